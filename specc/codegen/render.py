@@ -1,0 +1,104 @@
+"""Generation as a pure function: Program -> {relative path: formatted source text}."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+from pathlib import Path
+
+import jinja2
+
+from specc.analysis.ir import Program
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
+OUTPUT_FILES = ("model.py", "data.py", "train.py")
+"""One template per output file: templates/<file>.j2."""
+
+
+class CodegenError(RuntimeError):
+    """An internal error: a template rendered code that does not parse or format."""
+
+
+def _template_loader() -> jinja2.BaseLoader:
+    """Templates from the source checkout, or from the installed package (wheel)."""
+    if TEMPLATE_DIR.is_dir():
+        return jinja2.FileSystemLoader(str(TEMPLATE_DIR))
+    return jinja2.PackageLoader("specc", "templates")
+
+
+def environment() -> jinja2.Environment:
+    """The one Jinja2 environment: strict undefined, whitespace-controlled blocks."""
+    return jinja2.Environment(
+        loader=_template_loader(),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def format_source(text: str, name: str) -> str:
+    """Parse, then format with the pinned ruff; an unparsable result is an internal error."""
+    try:
+        ast.parse(text, filename=name)
+    except SyntaxError as exc:
+        raise CodegenError(f"generated {name} does not parse: {exc}\n{text}") from exc
+    from ruff.__main__ import find_ruff_bin
+
+    proc = subprocess.run(
+        [os.fsdecode(find_ruff_bin()), "format", "--isolated", "--line-length", "100",
+         "--stdin-filename", name, "-"],
+        input=text, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise CodegenError(f"ruff could not format generated {name}: {proc.stderr}")
+    return proc.stdout
+
+
+def compile_program(program: Program, out_dir: Path) -> dict[str, str]:
+    """Render every output file for `program` as it will live in `out_dir` (paths in the code,
+    such as the data file, are written relative to it)."""
+    from specc.codegen.model_ctx import model_context
+    from specc.codegen.train_ctx import train_context
+
+    env = environment()
+    context = {
+        "program": program,
+        "model": model_context(program),
+        "train": train_context(program, out_dir),
+    }
+    files = {}
+    for name in OUTPUT_FILES:
+        text = env.get_template(f"{name}.j2").render(**context)
+        files[name] = format_source(text, name)
+    return files
+
+
+def write_files(files: dict[str, str], out_dir: Path) -> list[Path]:
+    """Write rendered files into out_dir (created if needed); returns the paths written."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in sorted(files.items()):
+        path = out_dir / name
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+        written.append(path)
+    return written
+
+
+def diff_dir(files: dict[str, str], out_dir: Path) -> list[str]:
+    """How out_dir differs from the rendered files: missing, different and extra files."""
+    problems = []
+    for name, text in sorted(files.items()):
+        path = out_dir / name
+        if not path.is_file():
+            problems.append(f"missing {name}")
+        elif path.read_text(encoding="utf-8") != text:
+            problems.append(f"different {name}")
+    if out_dir.is_dir():
+        extra = {p.name for p in out_dir.iterdir() if p.is_file()} - set(files)
+        problems += [f"extra {name}" for name in sorted(extra)]
+    return problems

@@ -1,0 +1,1 @@
+"""specc.runtime."""

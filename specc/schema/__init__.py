@@ -1,0 +1,1 @@
+"""The spec language as Pydantic models: what a spec file may say."""

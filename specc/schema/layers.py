@@ -1,0 +1,373 @@
+"""Hidden layers: each list item is a one-key mapping `- <type>: {params}`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Discriminator, Field, Tag
+
+from specc.schema.activations import Activation
+from specc.schema.common import (
+    IntOrPair,
+    NonNegFloat,
+    Padding,
+    PositiveFloat,
+    PositiveInt,
+    Probability,
+    Strict,
+    empty_params,
+)
+
+
+class Params(Strict):
+    """Base of layer parameters; `- flatten:` with no value means no parameters."""
+
+
+def params(cls: type) -> Any:
+    """A layer's parameter mapping, accepting null for 'all defaults'."""
+    return Annotated[cls, BeforeValidator(empty_params, json_schema_input_type=cls | None)]
+
+
+# --- parameter models -------------------------------------------------------------------
+
+
+class DenseParams(Params):
+    """A fully connected layer h = g(Wᵀx + b)."""
+
+    units: PositiveInt
+    """Number of units (output features)."""
+    activation: Activation = "linear"
+    """Activation g applied to the affine output."""
+    bias: bool = True
+    """Learn a bias vector b."""
+
+
+class DropoutParams(Params):
+    """Inverted dropout: drop each unit with probability `rate` and scale the rest by 1/(1-rate)."""
+
+    rate: Probability
+    """Probability of dropping a unit (not of keeping it)."""
+
+
+class GaussianNoiseParams(Params):
+    """Add N(0, std²) noise to the activations while training; identity at evaluation."""
+
+    std: NonNegFloat
+    """Standard deviation of the noise."""
+
+
+class BatchNormParams(Params):
+    """Batch normalisation over the feature/channel axis (2d for images, 1d otherwise)."""
+
+    momentum: Annotated[float, Field(gt=0, le=1)] = 0.1
+    """Weight of the current batch in the running statistics (PyTorch convention)."""
+    eps: PositiveFloat = 1.0e-5
+    """Added to the variance for numerical stability."""
+
+
+class LayerNormParams(Params):
+    """Layer normalisation over each sample's last axis (features)."""
+
+    eps: PositiveFloat = 1.0e-5
+    """Added to the variance for numerical stability."""
+
+
+class MaxoutParams(Params):
+    """Maxout: unit i is the max of `pieces` affine functions of the input."""
+
+    units: PositiveInt
+    """Number of output units."""
+    pieces: Annotated[int, Field(ge=2)] = 2
+    """k, the number of linear pieces per unit."""
+
+
+class RbfParams(Params):
+    """Radial basis units h_i = exp(-‖W:,i − x‖² / σ_i²) with learned centres and widths."""
+
+    units: PositiveInt
+    """Number of RBF units (centres)."""
+    sigma: PositiveFloat = 1.0
+    """Initial width σ of every unit."""
+
+
+class Conv1dParams(Params):
+    """1-D convolution over a [C, L] input (channels, length)."""
+
+    filters: PositiveInt
+    """Number of output channels."""
+    kernel_size: PositiveInt
+    """Width of the kernel."""
+    stride: PositiveInt = 1
+    """Step between applications of the kernel."""
+    padding: Padding = "valid"
+    """Zero padding: a number of elements, `valid` or `same`."""
+    dilation: PositiveInt = 1
+    """Spacing between kernel taps."""
+    activation: Activation = "linear"
+    """Activation applied to the convolution's output."""
+    bias: bool = True
+    """Learn one bias per filter."""
+
+
+class Conv2dParams(Params):
+    """2-D convolution over a [C, H, W] image."""
+
+    filters: PositiveInt
+    """Number of output channels."""
+    kernel_size: IntOrPair
+    """Kernel size, one number or [height, width]."""
+    stride: IntOrPair = 1
+    """Stride, one number or [height, width]."""
+    padding: Padding = "valid"
+    """Zero padding: a number of pixels, `valid` or `same`."""
+    dilation: IntOrPair = 1
+    """Spacing between kernel taps."""
+    activation: Activation = "linear"
+    """Activation applied to the convolution's output."""
+    bias: bool = True
+    """Learn one bias per filter."""
+
+
+class SeparableConv2dParams(Params):
+    """Depthwise-separable convolution: per-channel (depthwise), then 1×1 (pointwise) conv."""
+
+    filters: PositiveInt
+    """Number of output channels of the pointwise convolution."""
+    kernel_size: IntOrPair
+    """Depthwise kernel size."""
+    stride: IntOrPair = 1
+    """Depthwise stride."""
+    padding: Padding = "valid"
+    """Depthwise zero padding."""
+    depth_multiplier: PositiveInt = 1
+    """Depthwise output channels per input channel."""
+    activation: Activation = "linear"
+    """Activation applied after the pointwise convolution."""
+    bias: bool = True
+    """Learn a bias in the pointwise convolution."""
+
+
+class Pool1dParams(Params):
+    """Max or average pooling over the length axis of a [C, L] input."""
+
+    pool_size: PositiveInt = 2
+    """Window size."""
+    stride: PositiveInt | None = None
+    """Step between windows; default: pool_size."""
+    padding: Annotated[int, Field(ge=0)] = 0
+    """Implicit padding on each side (at most half the window)."""
+
+
+class Pool2dParams(Params):
+    """Max or average pooling over the spatial axes of a [C, H, W] input."""
+
+    pool_size: IntOrPair = 2
+    """Window size, one number or [height, width]."""
+    stride: IntOrPair | None = None
+    """Step between windows; default: pool_size."""
+    padding: Annotated[int, Field(ge=0)] = 0
+    """Implicit padding on each side (at most half the window)."""
+
+
+class NoParams(Params):
+    """A layer without parameters."""
+
+
+class RecurrentParams(Params):
+    """A recurrent layer over a [T, F] sequence."""
+
+    units: PositiveInt
+    """Hidden state size (per direction)."""
+    bidirectional: bool = False
+    """Also read the sequence backwards and concatenate both directions' outputs."""
+    return_sequences: bool = False
+    """Output every step [T, units] instead of the last step's output [units]."""
+    num_layers: PositiveInt = 1
+    """Stacked recurrent layers inside this one."""
+    dropout: Probability = 0.0
+    """Dropout between stacked layers (needs num_layers > 1)."""
+
+
+class SimpleRnnParams(RecurrentParams):
+    """An Elman RNN: h_t = g(W x_t + U h_{t-1} + b)."""
+
+    activation: Literal["tanh", "relu"] = "tanh"
+    """Non-linearity g of the recurrence."""
+
+
+class ResidualParams(Params):
+    """y = F(x) + x, or F(x) + P(x) with a learned projection P when the shapes differ."""
+
+    layers: Annotated[list[Layer], Field(min_length=1)]
+    """The inner layers F."""
+    projection: bool = False
+    """Project the skip path (a bias-free linear map or 1×1 convolution) to F's output shape."""
+
+
+# --- layer items: `- <type>: {params}` ----------------------------------------------------
+
+
+class Dense(Strict):
+    dense: params(DenseParams)
+
+
+class Dropout(Strict):
+    dropout: params(DropoutParams)
+
+
+class GaussianNoise(Strict):
+    gaussian_noise: params(GaussianNoiseParams)
+
+
+class ActivationLayer(Strict):
+    activation: Activation
+    """The activation, by name or with options."""
+
+
+class BatchNorm(Strict):
+    batchnorm: params(BatchNormParams)
+
+
+class LayerNorm(Strict):
+    layernorm: params(LayerNormParams)
+
+
+class Maxout(Strict):
+    maxout: params(MaxoutParams)
+
+
+class Rbf(Strict):
+    rbf: params(RbfParams)
+
+
+class Residual(Strict):
+    residual: params(ResidualParams)
+
+
+class Conv1d(Strict):
+    conv1d: params(Conv1dParams)
+
+
+class Conv2d(Strict):
+    conv2d: params(Conv2dParams)
+
+
+class SeparableConv2d(Strict):
+    separable_conv2d: params(SeparableConv2dParams)
+
+
+class MaxPool1d(Strict):
+    maxpool1d: params(Pool1dParams)
+
+
+class MaxPool2d(Strict):
+    maxpool2d: params(Pool2dParams)
+
+
+class AvgPool1d(Strict):
+    avgpool1d: params(Pool1dParams)
+
+
+class AvgPool2d(Strict):
+    avgpool2d: params(Pool2dParams)
+
+
+class GlobalAvgPool(Strict):
+    global_avgpool: params(NoParams)
+
+
+class GlobalMaxPool(Strict):
+    global_maxpool: params(NoParams)
+
+
+class Flatten(Strict):
+    flatten: params(NoParams)
+
+
+class Lstm(Strict):
+    lstm: params(RecurrentParams)
+
+
+class Gru(Strict):
+    gru: params(RecurrentParams)
+
+
+class Rnn(Strict):
+    rnn: params(SimpleRnnParams)
+
+
+LAYER_TYPES: dict[str, type[Strict]] = {
+    "dense": Dense,
+    "dropout": Dropout,
+    "gaussian_noise": GaussianNoise,
+    "activation": ActivationLayer,
+    "batchnorm": BatchNorm,
+    "layernorm": LayerNorm,
+    "maxout": Maxout,
+    "rbf": Rbf,
+    "residual": Residual,
+    "conv1d": Conv1d,
+    "conv2d": Conv2d,
+    "separable_conv2d": SeparableConv2d,
+    "maxpool1d": MaxPool1d,
+    "maxpool2d": MaxPool2d,
+    "avgpool1d": AvgPool1d,
+    "avgpool2d": AvgPool2d,
+    "global_avgpool": GlobalAvgPool,
+    "global_maxpool": GlobalMaxPool,
+    "flatten": Flatten,
+    "lstm": Lstm,
+    "gru": Gru,
+    "rnn": Rnn,
+}
+"""Every layer type of the vocabulary, by its key."""
+
+
+def layer_tag(value: Any) -> str | None:
+    """The layer type of a one-key mapping item (its first key), or None for anything else."""
+    if isinstance(value, dict) and value:
+        return str(next(iter(value)))
+    if isinstance(value, Strict):
+        return next(iter(type(value).model_fields))
+    return None
+
+
+Layer = Annotated[
+    Annotated[Dense, Tag("dense")]
+    | Annotated[Dropout, Tag("dropout")]
+    | Annotated[GaussianNoise, Tag("gaussian_noise")]
+    | Annotated[ActivationLayer, Tag("activation")]
+    | Annotated[BatchNorm, Tag("batchnorm")]
+    | Annotated[LayerNorm, Tag("layernorm")]
+    | Annotated[Maxout, Tag("maxout")]
+    | Annotated[Rbf, Tag("rbf")]
+    | Annotated[Residual, Tag("residual")]
+    | Annotated[Conv1d, Tag("conv1d")]
+    | Annotated[Conv2d, Tag("conv2d")]
+    | Annotated[SeparableConv2d, Tag("separable_conv2d")]
+    | Annotated[MaxPool1d, Tag("maxpool1d")]
+    | Annotated[MaxPool2d, Tag("maxpool2d")]
+    | Annotated[AvgPool1d, Tag("avgpool1d")]
+    | Annotated[AvgPool2d, Tag("avgpool2d")]
+    | Annotated[GlobalAvgPool, Tag("global_avgpool")]
+    | Annotated[GlobalMaxPool, Tag("global_maxpool")]
+    | Annotated[Flatten, Tag("flatten")]
+    | Annotated[Lstm, Tag("lstm")]
+    | Annotated[Gru, Tag("gru")]
+    | Annotated[Rnn, Tag("rnn")],
+    Discriminator(layer_tag),
+]
+"""One hidden layer: a one-key mapping from the layer type to its parameters."""
+
+
+def layer_kind(layer: Strict) -> str:
+    """The type key of a validated layer item (`dense`, `conv2d`, ...)."""
+    return next(iter(type(layer).model_fields))
+
+
+def layer_params(layer: Strict) -> Any:
+    """The parameter model (or activation) of a validated layer item."""
+    return getattr(layer, layer_kind(layer))
+
+
+ResidualParams.model_rebuild()
