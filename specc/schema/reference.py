@@ -1,0 +1,200 @@
+"""docs/spec-reference.md, generated from the same field docstrings as the JSON Schema.
+
+Regenerate: `python -m specc.schema.reference > docs/spec-reference.md`; a test keeps it current.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, get_args, get_origin
+
+from pydantic import BaseModel
+
+from specc.schema.activations import Elu, Gelu, LeakyRelu, Plain, PRelu, Softplus
+from specc.schema.layers import LAYER_TYPES
+from specc.schema.spec import (
+    Adagrad,
+    Adam,
+    AdamW,
+    BinaryCrossEntropy,
+    CosineSchedule,
+    CrossEntropy,
+    Data,
+    EarlyStopping,
+    ExponentialSchedule,
+    Export,
+    FlipAugment,
+    Huber,
+    Init,
+    Input,
+    InverseTime,
+    LinearSchedule,
+    LpPenalty,
+    Mae,
+    Mse,
+    NoiseAugment,
+    Onnx,
+    Output,
+    PlateauSchedule,
+    Regularizers,
+    RmsProp,
+    Sgd,
+    ShiftAugment,
+    Spec,
+    Split,
+    StepSchedule,
+    Stopping,
+    Training,
+)
+
+SECTIONS: list[tuple[str, list[tuple[str, type[BaseModel]]]]] = [
+    ("Top level", [("(spec)", Spec)]),
+    ("data", [("data", Data), ("data.split", Split)]),
+    (
+        "data.augment items",
+        [("noise", NoiseAugment), ("flip", FlipAugment), ("shift", ShiftAugment)],
+    ),
+    ("input, init, output", [("input", Input), ("init", Init), ("output", Output)]),
+    (
+        "layers",
+        [(key, model.model_fields[key].annotation) for key, model in LAYER_TYPES.items()],
+    ),
+    (
+        "activations",
+        [
+            ("plain names", Plain),
+            ("leaky_relu", LeakyRelu),
+            ("prelu", PRelu),
+            ("elu", Elu),
+            ("gelu", Gelu),
+            ("softplus", Softplus),
+        ],
+    ),
+    (
+        "loss",
+        [
+            ("cross_entropy", CrossEntropy),
+            ("binary_cross_entropy", BinaryCrossEntropy),
+            ("mse", Mse),
+            ("mae", Mae),
+            ("huber", Huber),
+        ],
+    ),
+    ("regularizers", [("regularizers", Regularizers), ("regularizers.lp", LpPenalty)]),
+    (
+        "optimizer",
+        [
+            ("sgd", Sgd),
+            ("adagrad", Adagrad),
+            ("rmsprop", RmsProp),
+            ("adam", Adam),
+            ("adamw", AdamW),
+        ],
+    ),
+    (
+        "optimizer.schedule",
+        [
+            ("inverse_time", InverseTime),
+            ("linear", LinearSchedule),
+            ("step", StepSchedule),
+            ("exponential", ExponentialSchedule),
+            ("cosine", CosineSchedule),
+            ("plateau", PlateauSchedule),
+        ],
+    ),
+    (
+        "training, stopping, export",
+        [
+            ("training", Training),
+            ("stopping", Stopping),
+            ("stopping.early", EarlyStopping),
+            ("export", Export),
+            ("export.onnx", Onnx),
+        ],
+    ),
+]
+
+
+def _unwrap(annotation: Any) -> type[BaseModel] | None:
+    """The model inside an `Annotated[Model, BeforeValidator]` layer annotation, if it is one."""
+    inner = get_args(annotation)[0] if get_origin(annotation) is Annotated else annotation
+    return inner if isinstance(inner, type) and issubclass(inner, BaseModel) else None
+
+
+def _type_text(prop: dict[str, Any]) -> str:
+    """A short human rendering of a JSON Schema property's type."""
+    if "enum" in prop:
+        return " \\| ".join(f"`{v}`" for v in prop["enum"])
+    if "const" in prop:
+        return f"`{prop['const']}`"
+    if "$ref" in prop:
+        return prop["$ref"].rsplit("/", 1)[-1]
+    if "oneOf" in prop:
+        return "mapping (see below)"
+    if "anyOf" in prop:
+        return " \\| ".join(dict.fromkeys(_type_text(p) for p in prop["anyOf"]))
+    if prop.get("type") == "array":
+        return f"list of {_type_text(prop.get('items', {}))}"
+    bounds = [
+        f"{sym} {prop[key]}"
+        for key, sym in (
+            ("minimum", "≥"),
+            ("exclusiveMinimum", ">"),
+            ("maximum", "≤"),
+            ("exclusiveMaximum", "<"),
+        )
+        if key in prop
+    ]
+    base = prop.get("type", "any")
+    return f"{base} ({', '.join(bounds)})" if bounds else base
+
+
+def _default_text(model: type[BaseModel], name: str) -> str:
+    """The default of a field as YAML-ish text, or 'required'."""
+    field = model.model_fields[name]
+    if field.is_required():
+        return "**required**"
+    default = field.get_default(call_default_factory=True)
+    if isinstance(default, BaseModel):
+        return "(defaults below)"
+    return f"`{json.dumps(default)}`"
+
+
+def _table(title: str, model: type[BaseModel]) -> list[str]:
+    """One model as a markdown table of key, type, default and description."""
+    props = model.model_json_schema().get("properties", {})
+    lines = [f"### `{title}`", "", (model.__doc__ or "").strip(), ""]
+    if not props:
+        return [*lines, "No parameters: write `{}` or leave the value empty.", ""]
+    lines += ["| key | type | default | description |", "|---|---|---|---|"]
+    for name, prop in props.items():
+        desc = " ".join((prop.get("description") or "").split())
+        lines.append(f"| `{name}` | {_type_text(prop)} | {_default_text(model, name)} | {desc} |")
+    return [*lines, ""]
+
+
+def render_reference() -> str:
+    """The whole spec reference as markdown."""
+    out = [
+        "# Spec reference",
+        "",
+        "Generated from the Pydantic models in `specc/schema/` (the same text as the JSON Schema",
+        "that `specc schema` prints). Regenerate: `python -m specc.schema.reference >",
+        "docs/spec-reference.md`. Semantics: [training.md](training.md); diagnostics:",
+        "[diagnostics.md](diagnostics.md).",
+        "",
+    ]
+    for heading, entries in SECTIONS:
+        out += [f"## {heading}", ""]
+        for title, model in entries:
+            inner = _unwrap(model)
+            out += (
+                _table(title, inner)
+                if inner
+                else [f"### `{title}`", "", "Takes an activation (see activations).", ""]
+            )
+    return "\n".join(out).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    print(render_reference(), end="")

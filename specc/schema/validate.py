@@ -1,0 +1,527 @@
+"""Validate a loaded value against a Pydantic model and turn every error into a Diagnostic.
+
+Generic: nothing here knows section or layer names. Pydantic's error locations are
+resolved against the actual value (`resolve_loc` drops discriminator tags and union member
+labels), then placed with the value's `PosTree`. When a value fails every branch of a
+plain union, the branch whose type matches the value speaks; if none does, one "expected
+A or B, got C" diagnostic is reported.
+"""
+
+from __future__ import annotations
+
+import re
+import types
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
+
+from pydantic import BaseModel, Tag, ValidationError
+
+from specc.diagnostics import Diagnostic, did_you_mean
+from specc.source.yamlpos import Pos, PosTree
+
+__all__ = ["CODES", "allowed_keys", "resolve_loc", "validate"]
+
+M = TypeVar("M", bound=BaseModel)
+Path = tuple[str | int, ...]
+
+CODES: dict[str, str] = {
+    "extra_forbidden": "unknown-key",
+    "missing": "missing-key",
+    "union_tag_invalid": "unknown-name",
+    "union_tag_not_found": "unknown-name",
+    "literal_error": "unknown-name",
+    "enum": "unknown-name",
+    "greater_than": "out-of-range",
+    "greater_than_equal": "out-of-range",
+    "less_than": "out-of-range",
+    "less_than_equal": "out-of-range",
+    "too_short": "out-of-range",
+    "too_long": "out-of-range",
+    "string_too_short": "out-of-range",
+    "string_too_long": "out-of-range",
+    "multiple_of": "out-of-range",
+    "finite_number": "out-of-range",
+    "int_from_float": "invalid-type",
+    "none_required": "invalid-type",
+    "value_error": "invalid-value",
+    "assertion_error": "invalid-value",
+}
+"""Diagnostic code by Pydantic error type; other `*_type` / `*_parsing` errors are
+`invalid-type`, anything else `invalid-value`."""
+
+_EXPECTED = {
+    "string_type": "a string",
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "dataclass_type": "a mapping",
+    "list_type": "a list",
+    "tuple_type": "a list",
+    "set_type": "a list",
+    "none_required": "null",
+}
+"""What a type error expected, in the words of a YAML user."""
+
+_BOUNDS = {
+    "greater_than": ("gt", ">"),
+    "greater_than_equal": ("ge", ">="),
+    "less_than": ("lt", "<"),
+    "less_than_equal": ("le", "<="),
+}
+
+
+@dataclass(frozen=True)
+class _Issue:
+    """One Pydantic error, resolved against the value."""
+
+    err: dict
+    path: Path
+    trailing: int  # loc segments after the last real key: > 0 inside a union branch
+    code: str
+    weak: bool  # a type or literal mismatch: only telling inside a union when no branch fits
+
+
+def validate(
+    model_cls: type[M], value: Any, tree: PosTree | None, file: str
+) -> tuple[M | None, list[Diagnostic]]:
+    """Validate `value`: (model, []) when valid, else (None, one diagnostic per problem)."""
+    try:
+        return model_cls.model_validate(value), []
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+    issues = [_issue(err, value) for err in errors]
+    diags: list[Diagnostic] = []
+    for group in _select(issues):
+        diag = _diagnose(group, model_cls, value, tree or PosTree(Pos(1, 1)), file)
+        if diag not in diags:
+            diags.append(diag)
+    return None, diags
+
+
+def resolve_loc(value: Any, loc: Sequence[str | int]) -> Path:
+    """The real path inside `value` that Pydantic's `loc` points to.
+
+    Segments that are not keys/indices of the value where they occur (discriminator tags,
+    union member labels such as `str` or `function-after[...]`, a missing key) are dropped.
+    Where a segment could be either (a tag equal to the key that follows it), the path
+    that keeps the most segments wins, and on a tie the later segment is kept.
+    """
+    return tuple(loc[i] for i in _keep(value, tuple(loc), 0))
+
+
+def allowed_keys(model_cls: type[BaseModel], path: Path, value: Any) -> list[str]:
+    """Best-effort keys a mapping at `path` may hold, found by walking the model's types."""
+    keys: list[str] = []
+    for tp, _ in _types_at(model_cls, path, value):
+        if _is_model(tp):
+            keys += [k for k in _field_keys(tp) if k not in keys]
+    return keys
+
+
+# --- resolving locations ----------------------------------------------------------------
+
+
+def _keep(value: Any, loc: tuple, i: int) -> list[int]:
+    """Indices of `loc[i:]` that are real keys/indices, keeping as many as possible."""
+    if i == len(loc):
+        return []
+    skip = _keep(value, loc, i + 1)
+    child = _child(value, loc[i])
+    if child is _ABSENT:
+        return skip
+    take = [i, *_keep(child, loc, i + 1)]
+    return take if len(take) > len(skip) else skip
+
+
+_ABSENT = object()
+
+
+def _child(value: Any, seg: Any) -> Any:
+    """`value[seg]` when seg is a real key or index of value, else _ABSENT."""
+    if isinstance(value, dict) and isinstance(seg, str) and seg in value:
+        return value[seg]
+    if isinstance(value, list) and type(seg) is int and 0 <= seg < len(value):
+        return value[seg]
+    return _ABSENT
+
+
+def _issue(err: dict, value: Any) -> _Issue:
+    """Resolve one error and classify it."""
+    loc = tuple(err["loc"])
+    kept = _keep(value, loc, 0)
+    path = tuple(loc[i] for i in kept)
+    trailing = len(loc) - (kept[-1] + 1 if kept else 0)
+    code = _code(err["type"])
+    weak = code == "invalid-type" or err["type"] in ("literal_error", "enum")
+    return _Issue(err, path, trailing, code, weak)
+
+
+def _code(err_type: str) -> str:
+    """The diagnostic code of a Pydantic error type."""
+    if err_type in CODES:
+        return CODES[err_type]
+    return "invalid-type" if err_type.endswith(("_type", "_parsing")) else "invalid-value"
+
+
+def _select(issues: list[_Issue]) -> Iterator[list[_Issue]]:
+    """Groups of issues, one diagnostic each: union branches that do not fit are dropped.
+
+    A type or literal mismatch inside a union branch is noise when another issue at or
+    below the same place shows that some branch did accept the value's type; when no branch
+    did, all the mismatches at that place merge into one.
+    """
+    merged: dict[Path, list[_Issue]] = {}
+    for issue in issues:
+        if not (issue.weak and issue.trailing):
+            yield [issue]
+            continue
+        deeper = any(
+            o.path[: len(issue.path)] == issue.path and not o.weak for o in issues if o is not issue
+        )
+        if not deeper:
+            merged.setdefault(issue.path, []).append(issue)
+    for group in merged.values():
+        yield _names_first(group)
+
+
+def _names_first(group: list[_Issue]) -> list[_Issue]:
+    """A string that is not one of the allowed names is a misspelt name, not a wrong type,
+    unless another branch tried to parse the string (an integer or 'auto')."""
+    names = [i for i in group if i.err["type"] in ("literal_error", "enum") and _same_kind(i.err)]
+    others = [i for i in group if i not in names]
+    if names and all(i.err["type"].endswith("_type") for i in others):
+        return names[:1]
+    return group
+
+
+# --- messages ---------------------------------------------------------------------------
+
+
+def _diagnose(
+    group: list[_Issue], model_cls: type[BaseModel], value: Any, tree: PosTree, file: str
+) -> Diagnostic:
+    """One diagnostic for a group of issues at the same place."""
+    issue = group[0]
+    err, path = issue.err, issue.path
+    if len(group) > 1:
+        return _make(tree.locate(path), file, *_alternatives(group))
+    handler = _HANDLERS.get(err["type"], _generic)
+    pos, code, message, hints = handler(issue, model_cls, value, tree)
+    return _make(pos, file, code, message, hints)
+
+
+def _alternatives(group: list[_Issue]) -> tuple[str, str, tuple[str | None, ...]]:
+    """Code, message and hints when a value fits no branch of a union."""
+    found = group[0].err["input"]
+    expected = " or ".join(dict.fromkeys(_expected(i.err) for i in group))
+    message = f"{_where(group[0].path)}expected {expected}, got {_describe(found)}"
+    names = [
+        name
+        for i in group
+        if i.err["type"] in ("literal_error", "enum") and _same_kind(i.err)
+        for name in _literals(i.err.get("ctx", {}).get("expected", ""))
+    ]
+    code = "unknown-name" if names else "invalid-type"
+    return code, message, (did_you_mean(found, names) if names else None,)
+
+
+def _make(pos: Pos, file: str, code: str, message: str, hints: Sequence[str | None]) -> Diagnostic:
+    """A Diagnostic at pos (in the override's pseudo-file when pos names one)."""
+    return Diagnostic(
+        pos.file or file, pos.line, pos.col, "error", code, message, tuple(h for h in hints if h)
+    )
+
+
+Handled = tuple[Pos, str, str, Sequence[str | None]]
+
+
+def _generic(issue: _Issue, model_cls: Any, value: Any, tree: PosTree) -> Handled:
+    """Type, range and value errors at the value's own position."""
+    err, path = issue.err, issue.path
+    where, got = _where(path), _describe(err["input"])
+    ctx = err.get("ctx") or {}
+    if issue.code == "invalid-type":
+        message = f"{where}expected {_expected(err)}, got {got}"
+    elif err["type"] in _BOUNDS:
+        key, op = _BOUNDS[err["type"]]
+        message = f"{where}must be {op} {_number(ctx[key])}, got {got}"
+    elif err["type"] in ("too_short", "too_long", "string_too_short", "string_too_long"):
+        message = f"{where}{_length(err['type'], ctx)}, got {ctx.get('actual_length', got)}"
+    elif err["type"] == "multiple_of":
+        message = f"{where}must be a multiple of {ctx['multiple_of']}, got {got}"
+    elif err["type"] in ("value_error", "assertion_error") and "error" in ctx:
+        message = f"{where}{ctx['error']}"
+    elif err["type"] == "string_pattern_mismatch":
+        message = f"{where}{got} does not match the pattern {ctx['pattern']}"
+    else:
+        message = f"{where}{_lower_first(err['msg'])}, got {got}"
+    return tree.locate(path), issue.code, message, ()
+
+
+def _extra(issue: _Issue, model_cls: Any, value: Any, tree: PosTree) -> Handled:
+    """An unknown key, at the key, with a did-you-mean against the keys allowed there."""
+    path = issue.path
+    key = str(issue.err["loc"][-1])
+    parent = path[:-1] if path and path[-1] == key else path
+    allowed = allowed_keys(model_cls, parent, value)
+    others = [k for k in allowed if k != key]
+    hint = did_you_mean(key, others) or (f"allowed here: {', '.join(others)}" if others else "")
+    here = _at(value, parent)
+    if key in allowed and isinstance(here, dict):  # valid on its own, not in this company
+        rest = ", ".join(f"'{k}'" for k in here if k != key)
+        hint = f"'{key}' cannot be combined with {rest}" + (
+            "; give it a list item of its own" if parent and isinstance(parent[-1], int) else ""
+        )
+    pos = tree.locate_key((*parent, key))
+    return pos, "unknown-key", f"{_where(parent)}unknown key '{key}'", (hint,)
+
+
+def _missing(issue: _Issue, model_cls: Any, value: Any, tree: PosTree) -> Handled:
+    """A missing required key, at its parent mapping."""
+    key, path = issue.err["loc"][-1], issue.path
+    inside = f" in '{_dotted(path)}'" if path else ""
+    return tree.locate(path), "missing-key", f"missing required key '{key}'{inside}", ()
+
+
+def _literal(issue: _Issue, model_cls: Any, value: Any, tree: PosTree) -> Handled:
+    """A value that is not one of the allowed names."""
+    err, path = issue.err, issue.path
+    options = _literals(err.get("ctx", {}).get("expected", ""))
+    if isinstance(err["input"], str):
+        message = f"{_where(path)}unknown name {_describe(err['input'])}"
+        hints = (did_you_mean(err["input"], options), f"expected one of: {', '.join(options)}")
+    else:
+        message = (
+            f"{_where(path)}must be one of {', '.join(options)}, got {_describe(err['input'])}"
+        )
+        boolean = isinstance(err["input"], bool) and "'" in err.get("ctx", {}).get("expected", "")
+        hints = (_BOOL_HINT if boolean else None,)
+    return tree.locate(path), "unknown-name", message, hints
+
+
+_BOOL_HINT = "YAML reads yes/no/on/off/true/false as booleans: quote the word to mean text"
+
+
+def _tag_invalid(issue: _Issue, model_cls: Any, value: Any, tree: PosTree) -> Handled:
+    """An unknown name selecting a union member: at the name, whether value or key."""
+    ctx = issue.err.get("ctx") or {}
+    tag, options = str(ctx.get("tag")), _literals(ctx.get("expected_tags", ""))
+    here = _at(value, issue.path)
+    path = _tag_path(issue.path, here, tag)
+    hints = (did_you_mean(tag, options), f"expected one of: {', '.join(options)}")
+    if isinstance(here, dict) and tag in here:  # a one-key item `- tag: {...}`
+        return (
+            tree.locate_key(path),
+            "unknown-name",
+            f"{_where(issue.path)}unknown name '{tag}'",
+            hints,
+        )
+    return tree.locate(path), "unknown-name", f"{_where(path)}unknown name '{tag}'", hints
+
+
+def _tag_missing(issue: _Issue, model_cls: Any, value: Any, tree: PosTree) -> Handled:
+    """No tag to pick a union member: a missing `name`-like key, or a malformed item."""
+    err, path = issue.err, issue.path
+    discriminator = str((err.get("ctx") or {}).get("discriminator", ""))
+    tags = _union_tags(model_cls, path, value, discriminator.strip("'"))
+    listed = f"expected one of: {', '.join(tags)}" if tags else None
+    if re.fullmatch(r"'\w+'", discriminator) and isinstance(err["input"], dict):
+        key = discriminator.strip("'")
+        inside = f" in '{_dotted(path)}'" if path else ""
+        return tree.locate(path), "missing-key", f"missing required key '{key}'{inside}", (listed,)
+    got = err["input"]
+    message = f"{_where(path)}expected a mapping with one key naming its kind, got {_describe(got)}"
+    colon = f"write '{got}:' with a colon to use it as a key" if got in tags else None
+    return tree.locate(path), "unknown-name", message, (colon, listed)
+
+
+_HANDLERS = {
+    "extra_forbidden": _extra,
+    "missing": _missing,
+    "literal_error": _literal,
+    "enum": _literal,
+    "union_tag_invalid": _tag_invalid,
+    "union_tag_not_found": _tag_missing,
+}
+
+
+def _tag_path(path: Path, here: Any, tag: str) -> Path:
+    """Where a union tag was written: the key equal to it, or the value (`name: tag`) holding it."""
+    if isinstance(here, dict):
+        if tag in here:
+            return (*path, tag)
+        for key, val in here.items():
+            if val == tag:
+                return (*path, key)
+    return path
+
+
+def _at(value: Any, path: Path) -> Any:
+    """The value at a real path (or _ABSENT)."""
+    for seg in path:
+        value = _child(value, seg)
+    return value
+
+
+def _expected(err: dict) -> str:
+    """What a (type) error expected, as words."""
+    if err["type"] in ("literal_error", "enum"):
+        options = _literals(err.get("ctx", {}).get("expected", ""))
+        return f"'{options[0]}'" if len(options) == 1 else f"one of {', '.join(options)}"
+    return _EXPECTED.get(err["type"]) or _lower_first(err["msg"])
+
+
+def _literals(expected: str) -> list[str]:
+    """Parse "'relu', 'tanh' or 'gelu'" into ['relu', 'tanh', 'gelu']."""
+    items = [s.strip() for s in re.split(r", | or ", expected) if s.strip()]
+    return [s[1:-1] if len(s) > 1 and s[0] == s[-1] == "'" else s for s in items]
+
+
+def _same_kind(err: dict) -> bool:
+    """True when a literal error's input is a string and the options are strings (or not)."""
+    quoted = "'" in str(err.get("ctx", {}).get("expected", ""))
+    return isinstance(err["input"], str) == quoted and not isinstance(err["input"], dict | list)
+
+
+def _length(err_type: str, ctx: dict) -> str:
+    """'must have at least 1 item' and friends."""
+    least = err_type.endswith("short")
+    n = ctx["min_length"] if least else ctx["max_length"]
+    unit = "character" if err_type.startswith("string") else "item"
+    return f"must have {'at least' if least else 'at most'} {n} {unit}{'s' * (n != 1)}"
+
+
+def _describe(value: Any) -> str:
+    """A found value in YAML words: 'abc', 3, true, null, a mapping, a list."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f"'{value if len(value) <= 40 else value[:37] + '...'}'"
+    if isinstance(value, Mapping):
+        return "a mapping" if value else "an empty mapping"
+    if isinstance(value, list | tuple):
+        return "a list" if value else "an empty list"
+    return repr(value)
+
+
+def _number(x: Any) -> Any:
+    """1.0 as 1 in a bound; other values unchanged."""
+    return int(x) if isinstance(x, float) and x.is_integer() else x
+
+
+def _dotted(path: Path) -> str:
+    """('layers', 0, 'dense') as 'layers.0.dense'."""
+    return ".".join(map(str, path))
+
+
+def _where(path: Path) -> str:
+    """'layers.0.dense: ' (nothing at the top level)."""
+    return f"{_dotted(path)}: " if path else ""
+
+
+def _lower_first(text: str) -> str:
+    """Pydantic's 'Input should be ...' as 'input should be ...'."""
+    return text[:1].lower() + text[1:]
+
+
+# --- walking the model's types ----------------------------------------------------------
+
+Leaf = tuple[Any, tuple]  # a non-union, non-Annotated type and the metadata around it
+
+
+def _types_at(model_cls: Any, path: Path, value: Any) -> list[Leaf]:
+    """Candidate types at `path`, narrowed by the value where a union leaves a choice."""
+    leaves = _fit(_leaves(model_cls), value)
+    for seg in path:
+        value = _child(value, seg)
+        leaves = _fit([lf for tp, _ in leaves for t in _step(tp, seg) for lf in _leaves(t)], value)
+    return leaves
+
+
+def _leaves(tp: Any, meta: tuple = ()) -> list[Leaf]:
+    """`tp` with Annotated and unions unwrapped into its member types."""
+    origin = get_origin(tp)
+    if origin is Annotated:
+        inner, *extra = get_args(tp)
+        return _leaves(inner, (*meta, *extra))
+    if origin is Union or origin is types.UnionType:
+        return [leaf for arg in get_args(tp) for leaf in _leaves(arg, meta)]
+    return [(tp, meta)]
+
+
+def _step(tp: Any, seg: str | int) -> list[Any]:
+    """The types one key or index below a (leaf) type."""
+    if _is_model(tp):
+        return [f.annotation for k, f in _fields(tp) if k == seg]
+    origin, args = get_origin(tp), get_args(tp)
+    if origin in (list, set, frozenset) or (origin is tuple and args[-1:] == (Ellipsis,)):
+        return [args[0]] if args and isinstance(seg, int) else []
+    if origin is tuple and isinstance(seg, int) and seg < len(args):
+        return [args[seg]]
+    if origin is dict and len(args) == 2 and isinstance(seg, str):
+        return [args[1]]
+    return []
+
+
+def _fit(leaves: list[Leaf], value: Any) -> list[Leaf]:
+    """The union members a mapping value can be: its literal fields and keys must match."""
+    if not isinstance(value, dict) or len(leaves) < 2:
+        return leaves
+    for test in (_literals_match, _keys_match):
+        narrowed = [lf for lf in leaves if not _is_model(lf[0]) or test(lf[0], value)]
+        if any(_is_model(tp) for tp, _ in narrowed):
+            leaves = narrowed
+    return leaves
+
+
+def _literals_match(model: Any, value: dict) -> bool:
+    """No Literal-typed field of the model contradicts the value."""
+    for key, f in _fields(model):
+        literal = get_origin(f.annotation) is Literal
+        if literal and key in value and value[key] not in get_args(f.annotation):
+            return False
+    return True
+
+
+def _keys_match(model: Any, value: dict) -> bool:
+    """Every key of the value is a field of the model."""
+    return set(value) <= set(_field_keys(model))
+
+
+def _union_tags(model_cls: Any, path: Path, value: Any, field: str) -> list[str]:
+    """Tags of the union at `path`: `Tag(...)` metadata, or the Literal values of `field`."""
+    tags: list[str] = []
+    for tp, meta in _types_at(model_cls, path[:-1], value) if path else []:
+        for sub in _step(tp, path[-1]):
+            for member, member_meta in _leaves(sub, meta):
+                tags += [m.tag for m in member_meta if isinstance(m, Tag)]
+                if _is_model(member):
+                    for key, f in _fields(member):
+                        if key == field and get_origin(f.annotation) is Literal:
+                            tags += [str(a) for a in get_args(f.annotation)]
+    return list(dict.fromkeys(tags))
+
+
+def _is_model(tp: Any) -> bool:
+    """True for a Pydantic model class."""
+    return isinstance(tp, type) and issubclass(tp, BaseModel)
+
+
+def _fields(model: Any) -> list[tuple[str, Any]]:
+    """(key as written in YAML, FieldInfo) for each field."""
+    return [(f.alias or name, f) for name, f in model.model_fields.items()]
+
+
+def _field_keys(model: Any) -> list[str]:
+    """The keys a model accepts, in declaration order."""
+    return [key for key, _ in _fields(model)]

@@ -1,0 +1,162 @@
+"""The command line as users and their scripts see it: real `specc` subprocesses, exit codes,
+output formats, and the promise that check/summary/schema never import torch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = sorted((ROOT / "specs").glob("*.yaml"))
+
+WARNING_SPEC = """\
+name: saturated
+data: {source: "sklearn:iris"}
+input: {shape: [4]}
+layers:
+  - dense: {units: 8, activation: sigmoid}
+  - dense: {units: 8, activation: sigmoid}
+  - dense: {units: 8, activation: sigmoid}
+output: {units: 3, activation: softmax}
+"""
+
+ERROR_SPEC = """\
+name: broken
+data: {source: "sklearn:iris"}
+input: {shape: [4]}
+layers:
+  - dense: {units: 8, activaton: relu}
+output: {units: 3, activation: softmax}
+loss: binary_cross_entropy
+"""
+
+
+def specc(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """Run the real command line in a subprocess."""
+    return subprocess.run(
+        [sys.executable, "-m", "specc", *args], cwd=cwd, capture_output=True, text=True
+    )
+
+
+def test_every_example_spec_checks_clean() -> None:
+    result = specc("check", *map(str, SPECS))
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = [line for line in result.stdout.splitlines() if ": ok: " in line]
+    assert len(lines) == len(SPECS)
+    assert "Traceback" not in result.stderr
+
+
+def test_errors_exit_1_with_positions_and_did_you_mean(tmp_path: Path) -> None:
+    spec = tmp_path / "broken.yaml"
+    spec.write_text(ERROR_SPEC)
+    result = specc("check", str(spec))
+    assert result.returncode == 1
+    out = result.stdout
+    assert f"{spec}:5:28: error[unknown-key]" in out
+    assert "did you mean 'activation'?" in out
+    assert "error[loss-output-mismatch]" in out  # both problems in one run
+
+
+def test_warnings_pass_unless_strict(tmp_path: Path) -> None:
+    spec = tmp_path / "sat.yaml"
+    spec.write_text(WARNING_SPEC)
+    relaxed = specc("check", str(spec))
+    assert relaxed.returncode == 0
+    assert "warning[" in relaxed.stdout
+    assert specc("check", "--strict", str(spec)).returncode == 1
+
+
+def test_json_format_is_machine_readable(tmp_path: Path) -> None:
+    spec = tmp_path / "broken.yaml"
+    spec.write_text(ERROR_SPEC)
+    result = specc("check", "--format", "json", str(spec), str(SPECS[0]))
+    assert result.returncode == 1
+    doc = json.loads(result.stdout)
+    assert [f["valid"] for f in doc["files"]] == [False, True]
+    first = doc["diagnostics"][0]
+    assert set(first) == {"file", "line", "col", "severity", "code", "message", "hints"}
+    assert {d["code"] for d in doc["diagnostics"]} >= {"unknown-key", "loss-output-mismatch"}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("check", "no/such/spec.yaml"),
+        ("summary", "no/such/spec.yaml"),
+        ("check",),
+        ("frobnicate",),
+        ("check", "--format", "xml", "specs/iris.yaml"),
+    ],
+)
+def test_usage_errors_and_unreadable_files_exit_2(args: tuple[str, ...]) -> None:
+    result = specc(*args)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+
+
+def test_binary_file_is_unreadable_not_a_crash(tmp_path: Path) -> None:
+    spec = tmp_path / "bin.yaml"
+    spec.write_bytes(b"\xff\xfe\x00garbage")
+    result = specc("check", str(spec))
+    assert result.returncode == 2
+    assert "not UTF-8" in result.stderr
+
+
+def test_override_is_named_in_diagnostics() -> None:
+    result = specc("check", "specs/iris.yaml", "--set", "optimizer.lr=-1")
+    assert result.returncode == 1
+    assert result.stdout.startswith("--set optimizer.lr=-1:1:")
+    assert "out-of-range" in result.stdout
+
+
+def test_summary_prints_table_with_total() -> None:
+    result = specc("summary", "specs/digits_mlp.yaml")
+    assert result.returncode == 0, result.stderr
+    # 64*128+128 + 128*64+64 + 64*10+10
+    assert "18,890" in result.stdout or "18890" in result.stdout
+
+
+def test_schema_validates_every_example_and_rejects_a_typo(tmp_path: Path) -> None:
+    out = tmp_path / "spec.schema.json"
+    assert specc("schema", "-o", str(out)).returncode == 0
+    validator = jsonschema.Draft202012Validator(json.loads(out.read_text()))
+    for path in SPECS:
+        errors = list(validator.iter_errors(yaml.safe_load(path.read_text())))
+        assert not errors, (path, [e.message for e in errors])
+    bad = yaml.safe_load((ROOT / "specs/iris.yaml").read_text())
+    bad["optimizer"]["nesterv"] = True
+    assert list(validator.iter_errors(bad))
+
+
+@pytest.mark.parametrize(
+    "argv", [["check", "specs/digits_cnn.yaml"], ["summary", "specs/digits_lstm.yaml"], ["schema"]]
+)
+def test_light_commands_never_import_heavy_modules(argv: list[str]) -> None:
+    code = (
+        "import sys, contextlib, io\n"
+        "from specc.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    status = main({argv!r})\n"
+        "mods = ('torch', 'numpy', 'sklearn', 'pandas', 'onnx')\n"
+        "heavy = sorted(m for m in mods if m in sys.modules)\n"
+        "print(status, heavy)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "0 []"
+
+
+def test_spec_reference_doc_is_current() -> None:
+    from specc.schema.reference import render_reference
+
+    doc = ROOT / "docs" / "spec-reference.md"
+    assert doc.read_text() == render_reference(), (
+        "docs/spec-reference.md is stale: python -m specc.schema.reference > docs/spec-reference.md"
+    )
