@@ -111,28 +111,30 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     """specc compile SPEC... [-o DIR] [--check]: write (or compare) the generated code."""
-    from specc.codegen.render import compile_program, diff_dir, write_files
+    from specc.codegen.golden import GENERATED, diff, write
+    from specc.codegen.render import compile_program
 
     if args.output and len(args.specs) > 1:
         raise UsageError("-o/--output takes a single SPEC")
     status = EXIT_OK
+    files: dict[Path, str] = {}
     for spec in args.specs:
         program = _single_program(spec, args.set)
         if program is None:
             status = EXIT_ERRORS
             continue
-        out_dir = Path(args.output) if args.output else Path("generated") / program.name
-        files = compile_program(program, out_dir)
-        if args.check:
-            stale = diff_dir(files, out_dir)
-            for line in stale:
-                print(f"{out_dir}: {line}", file=sys.stderr)
-            if stale:
-                status = EXIT_ERRORS
-                print(f"{out_dir} is stale; regenerate with: specc compile {spec}", file=sys.stderr)
-            continue
-        for path in write_files(files, out_dir):
-            print(path)
+        folder = Path(args.output) if args.output else GENERATED / program.name
+        rendered = compile_program(program, folder.resolve())
+        files.update({folder / name: text for name, text in rendered.items()})
+    if args.check:
+        stale = diff(files, Path("."))
+        for line in stale:
+            print(line, file=sys.stderr)
+        if stale:
+            print(f"stale; regenerate with: specc compile {' '.join(args.specs)}", file=sys.stderr)
+        return EXIT_ERRORS if stale else status
+    for path in write(files, Path(".")):
+        print(path)
     return status
 
 

@@ -88,17 +88,3 @@ def write_files(files: dict[str, str], out_dir: Path) -> list[Path]:
         written.append(path)
     return written
 
-
-def diff_dir(files: dict[str, str], out_dir: Path) -> list[str]:
-    """How out_dir differs from the rendered files: missing, different and extra files."""
-    problems = []
-    for name, text in sorted(files.items()):
-        path = out_dir / name
-        if not path.is_file():
-            problems.append(f"missing {name}")
-        elif path.read_text(encoding="utf-8") != text:
-            problems.append(f"different {name}")
-    if out_dir.is_dir():
-        extra = {p.name for p in out_dir.iterdir() if p.is_file()} - set(files)
-        problems += [f"extra {name}" for name in sorted(extra)]
-    return problems

@@ -1,0 +1,306 @@
+"""Semantic rules as tables: the output unit ↔ loss table, metrics, and cross-field checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from specc.analysis.blocks import Site
+from specc.analysis.datasets import SKLEARN
+from specc.analysis.ir import Task
+from specc.analysis.report import Finding, Path, error, plural, warning
+from specc.analysis.shapes import pair, pool_geometry
+from specc.diagnostics import did_you_mean
+
+# --- the output unit and its losses (contract §1) -----------------------------------------
+
+
+class OutputRule(NamedTuple):
+    """One row of the output-unit table: which losses suit an activation and unit count."""
+
+    activation: str
+    min_units: int
+    max_units: int | None
+    task: Task
+    losses: tuple[str, ...]
+    """Allowed losses; the first is the one used when `loss` is omitted."""
+
+
+OUTPUT_RULES: tuple[OutputRule, ...] = (
+    OutputRule("linear", 1, None, "regression", ("mse", "mae", "huber")),
+    OutputRule("sigmoid", 1, 1, "binary", ("binary_cross_entropy",)),
+    OutputRule("sigmoid", 2, None, "multilabel", ("binary_cross_entropy",)),
+    OutputRule("softmax", 2, None, "multiclass", ("cross_entropy",)),
+)
+"""output.activation, units range, task, allowed losses: anything else is an error."""
+
+TASK_WORDS: dict[Task, str] = {
+    "regression": "for regression",
+    "binary": "for a binary output",
+    "multilabel": "for {k} independent labels",
+    "multiclass": "for {k} exclusive classes",
+}
+"""How a hint names a task ({k}: the unit count)."""
+
+METRICS: dict[Task, tuple[str, ...]] = {
+    "regression": ("loss", "mae", "rmse", "r2"),
+    "binary": ("loss", "accuracy"),
+    "multilabel": ("loss", "accuracy"),
+    "multiclass": ("loss", "accuracy"),
+}
+"""Metrics each task reports, without the `val_` prefix."""
+
+MODES: dict[str, str] = {"loss": "min", "mae": "min", "rmse": "min", "accuracy": "max", "r2": "max"}
+"""Whether a monitored metric improves downwards (min) or upwards (max)."""
+
+
+def output_rule(activation: str, units: int) -> OutputRule | None:
+    """The table row of an output unit, or None when no row allows it."""
+    for rule in OUTPUT_RULES:
+        fits_max = rule.max_units is None or units <= rule.max_units
+        if rule.activation == activation and rule.min_units <= units and fits_max:
+            return rule
+    return None
+
+
+def check_output(spec: Any) -> tuple[OutputRule | None, list[Finding]]:
+    """The output unit's row and a mismatch error for the loss the spec names."""
+    out = spec.output
+    rule = output_rule(out.activation, out.units)
+    if rule is None:
+        others = [r.activation for r in OUTPUT_RULES if output_rule(r.activation, out.units) == r]
+        msg = f"a {out.activation} output unit cannot have {plural(out.units, 'unit')}"
+        hint = f"with {plural(out.units, 'unit')} use activation: {' or '.join(others)}"
+        least = min(r.min_units for r in OUTPUT_RULES if r.activation == out.activation)
+        return None, [error(("output", "units"), "output-units", msg, hint, f"or units: {least}")]
+    if spec.loss is None or spec.loss.name in rule.losses:
+        return rule, []
+    return rule, [_loss_mismatch(spec.loss.name, rule, out.units, out.activation)]
+
+
+def _loss_mismatch(loss: str, rule: OutputRule, units: int, activation: str) -> Finding:
+    """`loss-output-mismatch` at the loss, proposing the matching loss or output unit."""
+    needed = [r.activation for r in OUTPUT_RULES if loss in r.losses]
+    wanted = " or ".join(dict.fromkeys(needed))
+    msg = f"loss '{loss}' needs a {wanted} output unit, but output.activation is '{activation}'"
+    hint = f"{TASK_WORDS[rule.task].format(k=units)} use loss: {either(rule.losses)}"
+    keep = f"or, to keep loss: {loss}, use output.activation: {needed[0]}"
+    return error(("loss", "name"), "loss-output-mismatch", msg, hint, keep)
+
+
+def either(names: tuple[str, ...] | list[str]) -> str:
+    """'mse, mae or huber'."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def check_label_smoothing(spec: Any) -> list[Finding]:
+    """ε at or above (k−1)/k makes the true class no more likely than the others."""
+    eps = getattr(spec.loss, "label_smoothing", 0.0) if spec.loss is not None else 0.0
+    k = spec.output.units if spec.output.activation == "softmax" else 2
+    if eps == 0 or k < 2 or eps < (k - 1) / k:
+        return []
+    msg = f"label_smoothing {eps} leaves no preference for the true class among {k} classes"
+    hint = f"use a small value such as 0.1 (it must stay below {(k - 1) / k:.3g})"
+    return [error(("loss", "label_smoothing"), "label-smoothing-too-large", msg, hint)]
+
+
+def check_monitor(monitor: str, task: Task, path: Path) -> list[Finding]:
+    """`unknown-monitor` when the metric is not val_loss or a val_ metric of the task."""
+    allowed = [f"val_{m}" for m in METRICS[task]]
+    if monitor in allowed:
+        return []
+    msg = f"unknown monitor '{monitor}' for a {task} model"
+    hint = did_you_mean(monitor, allowed)
+    return [error(path, "unknown-monitor", msg, hint, f"expected one of: {', '.join(allowed)}")]
+
+
+def monitor_mode(monitor: str) -> str:
+    """'min' or 'max' for a `val_<metric>` name."""
+    return MODES[monitor.removeprefix("val_")]
+
+
+# --- cross-field rules --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a cross-field rule may look at: the spec and the task (None when unknown)."""
+
+    spec: Any
+    task: Task | None
+
+
+def _needs_validation(ctx: Context) -> list[Finding]:
+    """Early stopping and the plateau schedule watch validation metrics."""
+    spec, found = ctx.spec, []
+    if spec.data.split.val > 0:
+        return []
+    hint = "set data.split.val, e.g. 0.2"
+    if spec.stopping.early is not None:
+        msg = "early stopping needs a validation set, but data.split.val is 0"
+        found.append(error(("stopping", "early"), "needs-validation", msg, hint))
+    if spec.optimizer.schedule.name == "plateau":
+        msg = "the plateau schedule needs a validation set, but data.split.val is 0"
+        found.append(error(("optimizer", "schedule"), "needs-validation", msg, hint))
+    return found
+
+
+def _monitors(ctx: Context) -> list[Finding]:
+    """Monitored metrics exist for the task."""
+    spec, found = ctx.spec, []
+    if ctx.task is None:
+        return []
+    if spec.stopping.early is not None:
+        found += check_monitor(
+            spec.stopping.early.monitor, ctx.task, ("stopping", "early", "monitor")
+        )
+    if spec.optimizer.schedule.name == "plateau":
+        path = ("optimizer", "schedule", "monitor")
+        found += check_monitor(spec.optimizer.schedule.monitor, ctx.task, path)
+    return found
+
+
+def _refit(ctx: Context) -> list[Finding]:
+    """Refitting repeats an early-stopped run, so it needs early stopping."""
+    stopping = ctx.spec.stopping
+    if stopping.refit == "none" or stopping.early is not None:
+        return []
+    msg = f"refit: {stopping.refit} needs early stopping, but stopping.early is not set"
+    hint = "add stopping: {early: {monitor: val_loss, patience: 10}}, or remove refit"
+    return [error(("stopping", "refit"), "refit-needs-early-stopping", msg, hint)]
+
+
+def _image_augment(ctx: Context) -> list[Finding]:
+    """Flips and shifts move pixels, so they need [C, H, W] images."""
+    shape = ctx.spec.input.shape
+    if len(shape) == 3:
+        return []
+    found = []
+    for i, item in enumerate(ctx.spec.data.augment):
+        kind = next(iter(type(item).model_fields))
+        if kind in ("flip", "shift"):
+            msg = f"{kind} augmentation needs image inputs [C, H, W], but input.shape is {shape}"
+            hint = "use noise augmentation for vectors and sequences, or remove it"
+            found.append(error(("data", "augment", i, kind), "augment-needs-image", msg, hint))
+    return found
+
+
+def _schedule_length(ctx: Context) -> list[Finding]:
+    """A schedule longer than training never reaches its end."""
+    spec = ctx.spec
+    schedule, epochs = spec.optimizer.schedule, spec.training.epochs
+    key = "step_size" if schedule.name == "step" else "epochs"
+    length = getattr(schedule, key, None)
+    too_long = length is not None and (length >= epochs if key == "step_size" else length > epochs)
+    if not too_long:
+        return []
+    if key == "step_size":
+        msg = f"step_size {length} is not below training.epochs {epochs}: the rate never decays"
+        hint = f"use a step_size below {epochs}"
+    else:
+        msg = f"schedule epochs {length} exceeds training.epochs {epochs}: it never reaches its end"
+        hint = "omit epochs to follow training.epochs"
+    return [warning(("optimizer", "schedule", key), "schedule-beyond-training", msg, hint)]
+
+
+def _patience(ctx: Context) -> list[Finding]:
+    """Patience as long as training means early stopping can never stop anything."""
+    early, epochs = ctx.spec.stopping.early, ctx.spec.training.epochs
+    if early is None or early.patience < epochs:
+        return []
+    msg = f"patience {early.patience} is not below training.epochs {epochs}"
+    msg += ": training can never stop early"
+    hint = "lower patience (e.g. 10) or raise training.epochs"
+    return [warning(("stopping", "early", "patience"), "patience-exceeds-epochs", msg, hint)]
+
+
+def _batch_size(ctx: Context) -> list[Finding]:
+    """A batch larger than the training split of a bundled dataset is one full batch."""
+    spec = ctx.spec
+    ds = SKLEARN.get(spec.data.source.removeprefix("sklearn:"))
+    if not spec.data.source.startswith("sklearn:") or ds is None:
+        return []
+    rows = int(ds.rows * (1 - spec.data.split.val - spec.data.split.test))
+    if spec.training.batch_size <= rows:
+        return []
+    msg = f"batch_size {spec.training.batch_size} exceeds the ~{rows} training rows"
+    msg += ": every epoch is a single step"
+    hint = f"use a batch_size well below {rows}, e.g. 32"
+    return [warning(("training", "batch_size"), "batch-exceeds-data", msg, hint)]
+
+
+class Rule(NamedTuple):
+    """A cross-field rule: stable code(s), purpose, handler."""
+
+    code: str
+    purpose: str
+    check: Callable[[Context], list[Finding]]
+
+
+CROSS_RULES: tuple[Rule, ...] = (
+    Rule(
+        "needs-validation", "early stopping and plateau need data.split.val > 0", _needs_validation
+    ),
+    Rule("unknown-monitor", "monitored metrics exist for the task", _monitors),
+    Rule("refit-needs-early-stopping", "refit needs stopping.early", _refit),
+    Rule("augment-needs-image", "flip/shift augmentation needs [C, H, W] inputs", _image_augment),
+    Rule("schedule-beyond-training", "a schedule should end within training", _schedule_length),
+    Rule("patience-exceeds-epochs", "patience must be able to trigger", _patience),
+    Rule("batch-exceeds-data", "batches smaller than the training split", _batch_size),
+)
+"""Rules across sections of the spec."""
+
+
+# --- per-layer parameter rules (independent of shapes) ------------------------------------
+
+
+def _same_padding(site: Site) -> list[Finding]:
+    """PyTorch's padding='same' exists only for stride 1."""
+    p = site.params
+    if p.padding != "same" or pair(p.stride) == (1, 1):
+        return []
+    msg = f"padding: same needs stride 1, but stride is {p.stride}"
+    hint = "use stride: 1 with padding: same, or give padding as a number"
+    return [error((*site.params_path, "padding"), "same-padding-stride", msg, hint)]
+
+
+def _pool_padding(site: Site) -> list[Finding]:
+    """Pooling padding may be at most half the window (PyTorch's limit)."""
+    window, _, pads = pool_geometry(site.params, 1 if site.kind.endswith("1d") else 2)
+    if all(p <= k // 2 for p, k in zip(pads, window, strict=True)):
+        return []
+    msg = f"pooling padding {pads[0]} is more than half the window {list(window)}"
+    hint = f"use padding: {min(window) // 2} or less"
+    return [error((*site.params_path, "padding"), "pool-padding", msg, hint)]
+
+
+def _recurrent_dropout(site: Site) -> list[Finding]:
+    """Recurrent dropout acts between stacked layers only."""
+    p = site.params
+    if p.num_layers > 1 or p.dropout == 0:
+        return []
+    msg = f"dropout {p.dropout} has no effect with num_layers: 1 (it acts between stacked layers)"
+    hint = "set num_layers: 2 or more, or add a dropout layer after this one"
+    return [warning((*site.params_path, "dropout"), "recurrent-dropout-unused", msg, hint)]
+
+
+LAYER_RULES: dict[str, Callable[[Site], list[Finding]]] = {
+    "conv1d": _same_padding,
+    "conv2d": _same_padding,
+    "separable_conv2d": _same_padding,
+    "maxpool1d": _pool_padding,
+    "avgpool1d": _pool_padding,
+    "maxpool2d": _pool_padding,
+    "avgpool2d": _pool_padding,
+    "lstm": _recurrent_dropout,
+    "gru": _recurrent_dropout,
+    "rnn": _recurrent_dropout,
+}
+"""Parameter checks of a single layer, by kind."""
+
+
+def check_layer(site: Site) -> list[Finding]:
+    """The parameter rules of one layer."""
+    rule = LAYER_RULES.get(site.kind)
+    return rule(site) if rule is not None else []

@@ -1,0 +1,700 @@
+"""What templates/model.py.j2 places: every identifier, constructor and forward line of model.py.
+
+The template only loops; all decisions live here (style §7). A model is rendered as one class per
+residual block (inner blocks first) and the model class itself; each holds `__init__` lines and
+`forward` lines, with a shape comment on every forward line taken from the IR.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from specc.analysis.ir import ActivationIR, LayerIR, Program, Shape
+
+LINE_LENGTH = 100
+"""Line length of the generated code (ruff format and check run with it)."""
+
+HELPER_ORDER = ("Standardize", "MinMaxScale", "GaussianNoise", "Maxout", "RBF", "SeparableConv2d")
+"""Custom modules model.py may define, in the order they appear in the file."""
+
+RELU_FAMILY = frozenset({"relu", "relu6", "elu", "gelu", "silu", "softplus"})
+"""Activations initialised with He's ReLU gain (leaky_relu and prelu use their slope)."""
+
+NORMS = frozenset({"batchnorm", "layernorm", "dropout", "gaussian_noise"})
+"""Layers that may stand between an affine layer and the activation layer that follows it."""
+
+
+@dataclass(frozen=True)
+class BlockCode:
+    """One residual block class of model.py: its attributes and its forward lines."""
+
+    class_name: str
+    docstring: str
+    init_lines: tuple[str, ...]
+    forward_lines: tuple[str, ...]
+    """Lines of forward's body, the last one the `return`."""
+
+
+@dataclass(frozen=True)
+class ModelCode:
+    """Everything templates/model.py.j2 places, as ready-made strings."""
+
+    header: str
+    docstring: str
+    import_sections: tuple[tuple[str, ...], ...]
+    """Import lines grouped as isort wants them: standard library, then third party."""
+    helpers: tuple[str, ...]
+    """Names of the custom modules the model needs, in HELPER_ORDER."""
+    blocks: tuple[BlockCode, ...]
+    """Residual block classes, inner blocks before the blocks that hold them."""
+    class_name: str
+    class_docstring: str
+    init_lines: tuple[str, ...]
+    forward_docstring: str
+    forward_lines: tuple[str, ...]
+    predict_docstring: str
+    predict_expr: str
+    weights: tuple[str, ...]
+    """`self.<path>` of each parameter that penalties, max-norm and weight noise apply to."""
+    reset_docstring: str
+    reset_lines: tuple[str, ...]
+    build_docstring: str
+    input_shape: str
+    output_units: str
+
+
+@dataclass
+class _Collector:
+    """Mutable state while walking the layers: helpers and imports needed, blocks, weights, init."""
+
+    helpers: set[str] = field(default_factory=set)
+    functional: bool = False
+    math: bool = False
+    blocks: list[BlockCode] = field(default_factory=list)
+    weights: list[str] = field(default_factory=list)
+    reset: list[str] = field(default_factory=list)
+
+
+# --- small formatting helpers ---------------------------------------------------------------
+
+
+def camel(name: str) -> str:
+    """CamelCase of a snake_case identifier (residual1 -> Residual1)."""
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part)
+
+
+def shape_comment(shape: Shape) -> str:
+    """`[batch, 128]` for a per-example shape (128,)."""
+    return "[" + ", ".join(["batch", *(str(d) for d in shape)]) + "]"
+
+
+def py_float(value: float) -> str:
+    """A float literal as Python writes it (0.01, 1e-05, 3.0)."""
+    return repr(float(value))
+
+
+def size(value: Any) -> str:
+    """A kernel/stride/padding argument: `3` for 3 or (3, 3), `(3, 5)` for a non-square pair."""
+    if isinstance(value, str):
+        return repr(value).replace("'", '"')
+    if isinstance(value, (tuple, list)):
+        if len(set(value)) == 1:
+            return str(value[0])
+        return "(" + ", ".join(str(v) for v in value) + ")"
+    return str(value)
+
+
+def is_default(value: Any, default: int) -> bool:
+    """True when an int or pair argument equals PyTorch's default (then it is left out)."""
+    if isinstance(value, (tuple, list)):
+        return all(v == default for v in value)
+    return value == default
+
+
+def docstring(text: str, indent: int = 8) -> str:
+    """A docstring literal for free text at an indentation: one line when it fits in 100
+    columns, else wrapped, its continuation lines indented to match."""
+    line = " ".join(text.split()).replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    if line.endswith('"'):
+        line += " "
+    if indent + len(line) + 6 <= LINE_LENGTH:
+        return f'"""{line}"""'
+    lines = textwrap.wrap(line, LINE_LENGTH - indent - 3, break_on_hyphens=False)
+    pad = "\n" + " " * indent
+    return '"""' + pad.join(lines) + pad + '"""'
+
+
+def _call(func: str, *args: str, **kwargs: str) -> str:
+    """`func(a, b, k=v)` from already-rendered argument strings."""
+    parts = [*args, *(f"{k}={v}" for k, v in kwargs.items())]
+    return f"{func}({', '.join(parts)})"
+
+
+# --- activations ------------------------------------------------------------------------
+
+
+def _layout(rank: int) -> str:
+    """How a per-example tensor of this rank is laid out: vector, sequence or image."""
+    return {1: "vector", 2: "sequence", 3: "image"}[rank]
+
+
+def activation_expr(
+    act: ActivationIR | None, expr: str, layout: str, prelu_attr: str, out: _Collector
+) -> str:
+    """`expr` wrapped in the activation; layout is vector, sequence (channels-last) or
+    channels_first (images, and conv1d/pool1d before their transpose back)."""
+    if act is None or act.name == "linear":
+        return expr
+    name, opts = act.name, act.options
+    if name in ("relu", "sigmoid", "tanh"):
+        return f"torch.{name}({expr})"
+    if name in ("relu6", "silu"):
+        out.functional = True
+        return f"F.{name}({expr})"
+    if name == "leaky_relu":
+        out.functional = True
+        return f"F.leaky_relu({expr}, negative_slope={py_float(opts['slope'])})"
+    if name == "elu":
+        out.functional = True
+        return f"F.elu({expr}, alpha={py_float(opts['alpha'])})"
+    if name == "softplus":
+        out.functional = True
+        return f"F.softplus({expr}, beta={py_float(opts['beta'])})"
+    if name == "gelu":
+        out.functional = True
+        if opts.get("approximate", "none") == "tanh":
+            return f'F.gelu({expr}, approximate="tanh")'
+        return f"F.gelu({expr})"
+    if name == "softmax":
+        dim = 1 if layout == "channels_first" else -1
+        return f"torch.softmax({expr}, dim={dim})"
+    if name == "prelu":
+        if _prelu_channels(act) > 1 and layout == "sequence":
+            # nn.PReLU's per-channel slopes apply to dim 1; a sequence keeps features last
+            return f"self.{prelu_attr}({expr}.transpose(1, 2)).transpose(1, 2)"
+        return f"self.{prelu_attr}({expr})"
+    raise ValueError(f"unknown activation {name!r}")
+
+
+def _prelu_channels(act: ActivationIR) -> int:
+    """Number of learned PReLU slopes: one, or one per unit/channel."""
+    if act.options.get("per_channel"):
+        return int(act.options["channels"])
+    return 1
+
+
+def prelu_module(act: ActivationIR) -> str:
+    """The nn.PReLU constructor for a prelu activation."""
+    channels = _prelu_channels(act)
+    init = float(act.options.get("init", 0.25))
+    args = [str(channels)] if channels != 1 or init != 0.25 else []
+    kwargs = {"init": py_float(init)} if init != 0.25 else {}
+    return _call("nn.PReLU", *args, **kwargs)
+
+
+# --- initialisation -----------------------------------------------------------------------
+
+
+def _kaiming_args(act: ActivationIR | None) -> dict[str, str]:
+    """kaiming_* keyword arguments for the activation that follows the weights."""
+    name = act.name if act is not None else "linear"
+    if name in RELU_FAMILY:
+        return {"nonlinearity": '"relu"'}
+    if name == "leaky_relu":
+        return {"a": py_float(act.options["slope"]), "nonlinearity": '"leaky_relu"'}
+    if name == "prelu":
+        return {"a": py_float(act.options.get("init", 0.25)), "nonlinearity": '"leaky_relu"'}
+    if name in ("tanh", "sigmoid"):
+        return {"nonlinearity": f'"{name}"'}
+    return {"nonlinearity": '"linear"'}
+
+
+def init_call(rule: str, weight: str, act: ActivationIR | None) -> str | None:
+    """The nn.init call for one weight tensor under an init rule (None for torch's default)."""
+    if rule == "torch":
+        return None
+    if rule in ("he_normal", "he_uniform"):
+        func = "kaiming_normal_" if rule == "he_normal" else "kaiming_uniform_"
+        return _call(f"nn.init.{func}", weight, **_kaiming_args(act))
+    if rule in ("xavier_normal", "xavier_uniform"):
+        func = f"nn.init.{rule}_"
+        if act is not None and act.name == "tanh":
+            return _call(func, weight, gain='nn.init.calculate_gain("tanh")')
+        return _call(func, weight)
+    if rule == "orthogonal":
+        return _call("nn.init.orthogonal_", weight)
+    raise ValueError(f"unknown weight init {rule!r}")
+
+
+def _following_activation(layers: tuple[LayerIR, ...], index: int) -> ActivationIR | None:
+    """The activation that follows layer `index`: its own, or that of an `activation` layer
+    after it with only normalisation, dropout or noise in between (dense -> batchnorm -> relu)."""
+    own = layers[index].activation
+    if own is not None and own.name != "linear":
+        return own
+    for later in layers[index + 1 :]:
+        if later.kind == "activation":
+            return later.activation
+        if later.kind not in NORMS:
+            break
+    return own
+
+
+# --- layers -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Emit:
+    """One layer being rendered into its block: the IR, the block's lines and the collector."""
+
+    layers: tuple[LayerIR, ...]
+    index: int
+    owner: str
+    """Attribute path of the block from the model: `self`, `self.res1`."""
+    init: list[str]
+    fwd: list[str]
+    out: _Collector
+    bias_init: float
+
+    @property
+    def layer(self) -> LayerIR:
+        """The layer being rendered."""
+        return self.layers[self.index]
+
+    @property
+    def o(self) -> dict[str, Any]:
+        """The layer's resolved options."""
+        return self.layer.options
+
+    @property
+    def rank(self) -> int:
+        """Rank of the per-example input: 1 vector, 2 sequence, 3 image."""
+        return len(self.layer.in_shape)
+
+    @property
+    def prelu_attr(self) -> str:
+        """Attribute of the nn.PReLU a prelu activation needs."""
+        ident = self.layer.ident
+        return ident if self.layer.kind == "activation" else f"{ident}_prelu"
+
+    def module(self, constructor: str, comment: str = "") -> None:
+        """`self.<ident> = <constructor>` in __init__."""
+        self.init.append(f"self.{self.layer.ident} = {constructor}{comment}")
+
+    def forward(self, call: str, layout: str | None = None, after: str = "") -> None:
+        """`x = act(call)after  # [batch, ...]` in forward; layout decides softmax/prelu axes."""
+        where = layout or _layout(self.rank)
+        expr = activation_expr(self.layer.activation, call, where, self.prelu_attr, self.out)
+        self.fwd.append(f"x = {expr}{after}  # {shape_comment(self.layer.out_shape)}")
+
+    def channels_first(self, call: str) -> None:
+        """A forward line around a module that wants [batch, F, T] on a [T, F] sequence."""
+        self.forward(f"{call}(x.transpose(1, 2))", "channels_first", ".transpose(1, 2)")
+
+    def weight(self, *names: str, rule: str | None = None, act: Any = "following") -> None:
+        """Record one penalised weight tensor of this layer and its init line."""
+        path = ".".join([self.owner, self.layer.ident, *names])
+        self.out.weights.append(path)
+        gain = _following_activation(self.layers, self.index) if act == "following" else act
+        line = init_call(rule or self.layer.weight_init, path, gain)
+        if line is not None:
+            self.out.reset.append(line)
+
+    def bias(self, *names: str) -> None:
+        """Record one bias vector's init line: the spec's constant init.bias."""
+        path = ".".join([self.owner, self.layer.ident, *names])
+        self.out.reset.append(f"nn.init.constant_({path}, {py_float(self.bias_init)})")
+
+    def affine(self) -> None:
+        """The weight and (when the layer has one) the bias of a dense or conv layer."""
+        self.weight("weight")
+        if self.o.get("bias", True):
+            self.bias("bias")
+
+
+def _conv_kwargs(o: dict[str, Any], keys: tuple[str, ...]) -> dict[str, str]:
+    """stride/padding/dilation/bias keyword arguments that differ from PyTorch's defaults."""
+    defaults = {"stride": 1, "padding": 0, "dilation": 1, "depth_multiplier": 1}
+    kwargs = {}
+    for key in keys:
+        if key in o and (isinstance(o[key], str) or not is_default(o[key], defaults[key])):
+            kwargs[key] = size(o[key])
+    if not o.get("bias", True):
+        kwargs["bias"] = "False"
+    return kwargs
+
+
+def _norm_kwargs(o: dict[str, Any]) -> dict[str, str]:
+    """eps/momentum of a norm layer that differ from PyTorch's defaults."""
+    kwargs = {}
+    if float(o.get("eps", 1e-5)) != 1e-5:
+        kwargs["eps"] = py_float(o["eps"])
+    if float(o.get("momentum", 0.1)) != 0.1:
+        kwargs["momentum"] = py_float(o["momentum"])
+    return kwargs
+
+
+def _dense(e: _Emit) -> None:
+    """nn.Linear on the last axis, then the activation."""
+    bias = {} if e.o.get("bias", True) else {"bias": "False"}
+    e.module(_call("nn.Linear", str(e.layer.in_shape[-1]), str(e.o["units"]), **bias))
+    e.affine()
+    e.forward(f"self.{e.layer.ident}(x)")
+
+
+def _output(e: _Emit) -> None:
+    """The output unit's nn.Linear: forward returns its logits / raw values."""
+    e.module(_call("nn.Linear", str(e.layer.in_shape[-1]), str(e.o["units"])))
+    e.affine()
+    e.fwd.append(f"return self.{e.layer.ident}(x)  # {shape_comment(e.layer.out_shape)}")
+
+
+def _dropout(e: _Emit) -> None:
+    """nn.Dropout, which is inverted dropout."""
+    comment = "  # inverted: kept units are scaled by 1/(1 - p) while training"
+    e.module(f"nn.Dropout({py_float(e.o['rate'])})", comment)
+    e.forward(f"self.{e.layer.ident}(x)")
+
+
+def _gaussian_noise(e: _Emit) -> None:
+    """The GaussianNoise module: noise in training mode only."""
+    e.out.helpers.add("GaussianNoise")
+    e.module(f"GaussianNoise({py_float(e.o['std'])})")
+    e.forward(f"self.{e.layer.ident}(x)")
+
+
+def _activation(e: _Emit) -> None:
+    """A bare activation (an nn.PReLU attribute for prelu); images take softmax over channels."""
+    e.forward("x", "channels_first" if e.rank == 3 else None)
+
+
+def _batchnorm(e: _Emit) -> None:
+    """BatchNorm2d on images, BatchNorm1d on vectors and (transposed) sequences."""
+    if e.rank == 3:
+        e.module(_call("nn.BatchNorm2d", str(e.layer.in_shape[0]), **_norm_kwargs(e.o)))
+        e.forward(f"self.{e.layer.ident}(x)", "channels_first")
+        return
+    e.module(_call("nn.BatchNorm1d", str(e.layer.in_shape[-1]), **_norm_kwargs(e.o)))
+    if e.rank == 2:
+        e.channels_first(f"self.{e.layer.ident}")
+    else:
+        e.forward(f"self.{e.layer.ident}(x)")
+
+
+def _layernorm(e: _Emit) -> None:
+    """nn.LayerNorm over the normalised shape (the last axis)."""
+    shape = tuple(e.o.get("normalized_shape", e.layer.in_shape[-1:]))
+    dims = str(shape[0]) if len(shape) == 1 else tuple_repr(shape)
+    kwargs = {} if float(e.o.get("eps", 1e-5)) == 1e-5 else {"eps": py_float(e.o["eps"])}
+    e.module(_call("nn.LayerNorm", dims, **kwargs))
+    e.forward(f"self.{e.layer.ident}(x)")
+
+
+def _maxout(e: _Emit) -> None:
+    """The Maxout module; He's ReLU gain when no activation follows (maxout generalises ReLU)."""
+    e.out.helpers.add("Maxout")
+    e.module(_call("Maxout", str(e.layer.in_shape[-1]), str(e.o["units"]), str(e.o["pieces"])))
+    gain = _following_activation(e.layers, e.index) or ActivationIR("relu")
+    e.weight("linear", "weight", act=gain)
+    e.bias("linear", "bias")
+    e.forward(f"self.{e.layer.ident}(x)")
+
+
+def _rbf(e: _Emit) -> None:
+    """The RBF module: centres are weights, widths are not."""
+    e.out.helpers.add("RBF")
+    e.out.math = True
+    sigma = py_float(e.o["sigma"])
+    e.module(_call("RBF", str(e.layer.in_shape[-1]), str(e.o["units"]), sigma=sigma))
+    e.weight("centres", act=None)
+    e.forward(f"self.{e.layer.ident}(x)")
+
+
+def _conv1d(e: _Emit) -> None:
+    """nn.Conv1d over time: sequences keep features last, so forward transposes around it."""
+    args = (str(e.layer.in_shape[-1]), str(e.o["filters"]), str(e.o["kernel_size"]))
+    e.module(_call("nn.Conv1d", *args, **_conv_kwargs(e.o, ("stride", "padding", "dilation"))))
+    e.affine()
+    e.channels_first(f"self.{e.layer.ident}")
+
+
+def _conv2d(e: _Emit) -> None:
+    """nn.Conv2d on [C, H, W] images."""
+    args = (str(e.layer.in_shape[0]), str(e.o["filters"]), size(e.o["kernel_size"]))
+    e.module(_call("nn.Conv2d", *args, **_conv_kwargs(e.o, ("stride", "padding", "dilation"))))
+    e.affine()
+    e.forward(f"self.{e.layer.ident}(x)", "channels_first")
+
+
+def _separable_conv2d(e: _Emit) -> None:
+    """The SeparableConv2d module: only the pointwise convolution meets the activation."""
+    e.out.helpers.add("SeparableConv2d")
+    args = (str(e.layer.in_shape[0]), str(e.o["filters"]), size(e.o["kernel_size"]))
+    kwargs = _conv_kwargs(e.o, ("stride", "padding", "depth_multiplier"))
+    e.module(_call("SeparableConv2d", *args, **kwargs))
+    e.weight("depthwise", "weight", act=None)
+    e.weight("pointwise", "weight")
+    if e.o.get("bias", True):
+        e.bias("pointwise", "bias")
+    e.forward(f"self.{e.layer.ident}(x)", "channels_first")
+
+
+def _pool(e: _Emit) -> None:
+    """nn.MaxPool/AvgPool 1d (transposed around, on sequences) or 2d (images)."""
+    module = {
+        "maxpool1d": "nn.MaxPool1d",
+        "avgpool1d": "nn.AvgPool1d",
+        "maxpool2d": "nn.MaxPool2d",
+        "avgpool2d": "nn.AvgPool2d",
+    }[e.layer.kind]
+    kwargs = {}
+    if e.o.get("stride") is not None and size(e.o["stride"]) != size(e.o["pool_size"]):
+        kwargs["stride"] = size(e.o["stride"])
+    if not is_default(e.o.get("padding", 0), 0):
+        kwargs["padding"] = size(e.o["padding"])
+    e.module(_call(module, size(e.o["pool_size"]), **kwargs))
+    if e.layer.kind.endswith("1d"):
+        e.channels_first(f"self.{e.layer.ident}")
+    else:
+        e.forward(f"self.{e.layer.ident}(x)", "channels_first")
+
+
+def _global_pool(e: _Emit) -> None:
+    """Mean or max over the spatial axes of an image or the time axis of a sequence."""
+    reduce = "mean" if e.layer.kind == "global_avgpool" else "amax"
+    dims = "dim=(2, 3)" if e.rank == 3 else "dim=1"
+    e.forward(f"x.{reduce}({dims})", "vector")
+
+
+def _flatten(e: _Emit) -> None:
+    """Everything but the batch axis into one."""
+    e.forward("x.flatten(1)", "vector")
+
+
+def _recurrent(e: _Emit) -> None:
+    """nn.LSTM/GRU/RNN, batch-first: every step, or the last layer's final hidden states."""
+    o, ident, layer = e.o, e.layer.ident, e.layer
+    units, dirs, num_layers = int(o["units"]), 2 if o["bidirectional"] else 1, int(o["num_layers"])
+    kwargs: dict[str, str] = {}
+    if num_layers > 1:
+        kwargs["num_layers"] = str(num_layers)
+    if float(o.get("dropout", 0.0)) > 0:
+        kwargs["dropout"] = py_float(o["dropout"])
+    if layer.kind == "rnn" and o.get("nonlinearity", "tanh") != "tanh":
+        kwargs["nonlinearity"] = f'"{o["nonlinearity"]}"'
+    kwargs["batch_first"] = "True"
+    if dirs == 2:
+        kwargs["bidirectional"] = "True"
+    module = {"lstm": "nn.LSTM", "gru": "nn.GRU", "rnn": "nn.RNN"}[layer.kind]
+    e.module(_call(module, str(layer.in_shape[-1]), str(units), **kwargs))
+
+    steps = shape_comment((layer.in_shape[0], units * dirs))
+    out_shape = shape_comment(layer.out_shape)
+    if o["return_sequences"]:
+        e.fwd.append(f"x, _ = self.{ident}(x)  # {out_shape}")
+    elif dirs == 1:
+        e.fwd.append(f"x, _ = self.{ident}(x)  # {steps}")
+        e.fwd.append(f"x = x[:, -1]  # last step: {out_shape}")
+    else:
+        # the backward direction's final state is its output at the first step
+        e.fwd.append(f"x, _ = self.{ident}(x)  # {steps}, forward | backward")
+        e.fwd.append(
+            f"x = torch.cat((x[:, -1, :{units}], x[:, 0, {units}:]), dim=-1)"
+            f"  # h_n of both directions: {out_shape}"
+        )
+
+    # He scales for the recurrence's nonlinearity; Xavier is used without a gain, as in Keras,
+    # and makes the recurrent matrices orthogonal
+    xavier = layer.weight_init.startswith("xavier")
+    gain = None if xavier else ActivationIR(o.get("nonlinearity", "tanh"))
+    hh_rule = "orthogonal" if xavier else layer.weight_init
+    for n in range(num_layers):
+        for suffix in ("", "_reverse")[:dirs]:
+            e.weight(f"weight_ih_l{n}{suffix}", act=gain)
+            e.weight(f"weight_hh_l{n}{suffix}", rule=hh_rule, act=gain)
+            e.bias(f"bias_ih_l{n}{suffix}")
+            e.bias(f"bias_hh_l{n}{suffix}")
+
+
+def _projection(layer: LayerIR) -> str:
+    """The bias-free skip projection of a residual block: a linear map or a 1x1 convolution."""
+    if len(layer.in_shape) == 3:
+        (c_in, h_in, w_in), (c_out, h_out, w_out) = layer.in_shape, layer.out_shape
+        strides = []
+        for n_in, n_out in ((h_in, h_out), (w_in, w_out)):
+            stride = next((s for s in range(1, n_in + 1) if (n_in - 1) // s + 1 == n_out), None)
+            if stride is None:
+                raise ValueError(f"{layer.source}: no 1x1 convolution maps {n_in} to {n_out}")
+            strides.append(stride)
+        kwargs = {"stride": size(strides)} if strides != [1, 1] else {}
+        return _call("nn.Conv2d", str(c_in), str(c_out), "1", **kwargs, bias="False")
+    return _call("nn.Linear", str(layer.in_shape[-1]), str(layer.out_shape[-1]), bias="False")
+
+
+def _residual(e: _Emit) -> None:
+    """A block class of its own (inner blocks first): F(x) + x, or F(x) + projection(x)."""
+    layer = e.layer
+    owner = f"{e.owner}.{layer.ident}"
+    class_name = camel(owner.removeprefix("self.").replace(".", "_")) + "Block"
+    inner = _Emit(
+        layers=layer.children,
+        index=0,
+        owner=owner,
+        init=[],
+        fwd=[],
+        out=e.out,
+        bias_init=e.bias_init,
+    )
+    projection = bool(layer.options.get("projection"))
+    if projection:
+        inner.init.append(f"self.projection = {_projection(layer)}")
+        inner.fwd.append(f"skip = self.projection(x)  # {shape_comment(layer.out_shape)}")
+        e.weight("projection", "weight", act=None)
+    else:
+        inner.fwd.append("skip = x")
+    _block(inner)
+    inner.fwd.append(f"return x + skip  # {shape_comment(layer.out_shape)}")
+    skip = "a bias-free projection of x" if projection else "x"
+    e.out.blocks.append(
+        BlockCode(
+            class_name=class_name,
+            docstring=docstring(f"Residual block of {layer.source}: F(x) + {skip}.", indent=4),
+            init_lines=tuple(inner.init),
+            forward_lines=tuple(inner.fwd),
+        )
+    )
+    e.module(f"{class_name}()")
+    e.forward(f"self.{layer.ident}(x)")
+
+
+LAYER_CODE: dict[str, Callable[[_Emit], None]] = {
+    "dense": _dense,
+    "output": _output,
+    "dropout": _dropout,
+    "gaussian_noise": _gaussian_noise,
+    "activation": _activation,
+    "batchnorm": _batchnorm,
+    "layernorm": _layernorm,
+    "maxout": _maxout,
+    "rbf": _rbf,
+    "residual": _residual,
+    "conv1d": _conv1d,
+    "conv2d": _conv2d,
+    "separable_conv2d": _separable_conv2d,
+    "maxpool1d": _pool,
+    "maxpool2d": _pool,
+    "avgpool1d": _pool,
+    "avgpool2d": _pool,
+    "global_avgpool": _global_pool,
+    "global_maxpool": _global_pool,
+    "flatten": _flatten,
+    "lstm": _recurrent,
+    "gru": _recurrent,
+    "rnn": _recurrent,
+}
+"""How each layer kind becomes __init__ and forward lines, weights and init calls."""
+
+
+def _block(e: _Emit) -> None:
+    """Render every layer of a block in order (e.index walks the block)."""
+    for index, layer in enumerate(e.layers):
+        e.index = index
+        if layer.kind not in LAYER_CODE:
+            raise ValueError(f"{layer.source}: no code for layer kind {layer.kind!r}")
+        LAYER_CODE[layer.kind](e)
+        act = layer.activation
+        if act is not None and act.name == "prelu" and layer.kind != "output":
+            e.init.append(f"self.{e.prelu_attr} = {prelu_module(act)}")
+
+
+# --- the model ----------------------------------------------------------------------------
+
+
+def _normalizer(program: Program, out: _Collector) -> str:
+    """The input normaliser's constructor: statistics per feature (vectors, sequences) or per
+    channel (images), as buffers shaped to broadcast over the batch."""
+    model = program.model
+    if model.normalize == "none":
+        return "nn.Identity()  # data.normalize: none"
+    rank = len(model.input_shape)
+    dims = {1: (0,), 2: (0, 1), 3: (0, 2, 3)}[rank]
+    shape = tuple(1 if axis + 1 in dims else n for axis, n in enumerate(model.input_shape))
+    helper = "Standardize" if model.normalize == "standard" else "MinMaxScale"
+    out.helpers.add(helper)
+    return f"{helper}({tuple_repr(shape)}, dims={tuple_repr(dims)})"
+
+
+def tuple_repr(values: tuple[int, ...]) -> str:
+    """`(64,)`, `(1, 8)`: a tuple literal of ints."""
+    return repr(tuple(int(v) for v in values))
+
+
+def _predict(activation: str) -> tuple[str, str]:
+    """predict's docstring and returned expression for the output unit."""
+    if activation == "softmax":
+        return docstring("Class probabilities: the softmax of the logits."), (
+            "torch.softmax(self(x), dim=-1)"
+        )
+    if activation == "sigmoid":
+        return docstring("Probabilities: the sigmoid of each logit."), "torch.sigmoid(self(x))"
+    return docstring("Predicted values: the raw outputs of the linear output unit."), "self(x)"
+
+
+def model_context(program: Program) -> ModelCode:
+    """Compute every string model.py.j2 places for `program`."""
+    model = program.model
+    out = _Collector()
+    init = [f"self.normalize = {_normalizer(program, out)}"]
+    fwd = [f"x = self.normalize(x)  # {shape_comment(model.input_shape)}"]
+    noise = program.training.regularizers.input_noise
+    if noise > 0:
+        out.helpers.add("GaussianNoise")
+        init.append(
+            f"self.input_noise = GaussianNoise({py_float(noise)})  # regularizers.input_noise"
+        )
+        fwd.append(f"x = self.input_noise(x)  # {shape_comment(model.input_shape)}")
+    layers = (*model.layers, model.output)
+    _block(_Emit(layers, 0, "self", init, fwd, out, model.bias_init))
+
+    stdlib = ("import math",) if out.math else ()
+    third = ("import torch", "import torch.nn as nn")
+    if out.functional:
+        third += ("import torch.nn.functional as F",)
+    predict_doc, predict_expr = _predict(model.output_activation)
+    spec_init = program.resolved.get("init", {})
+    summary = program.description or f"The {program.name} model."
+    units = model.output.options["units"]
+    return ModelCode(
+        header=f"# Generated by specc from {program.spec_path}. Edit the spec, not this file.",
+        docstring=docstring(f"{program.name}: {summary}", indent=0),
+        import_sections=tuple(s for s in (stdlib, third) if s),
+        helpers=tuple(h for h in HELPER_ORDER if h in out.helpers),
+        blocks=tuple(out.blocks),
+        class_name=model.class_name,
+        class_docstring=docstring(summary, indent=4),
+        init_lines=tuple([*init, "self.reset_parameters()"]),
+        forward_docstring=docstring(
+            f"Raw inputs {shape_comment(model.input_shape)} to "
+            f"{'logits' if program.task != 'regression' else 'outputs'} "
+            f"{shape_comment((units,))}; normalisation is inside."
+        ),
+        forward_lines=tuple(fwd),
+        predict_docstring=predict_doc,
+        predict_expr=predict_expr,
+        weights=tuple(out.weights),
+        reset_docstring=docstring(
+            f"Initialise as the spec's init says: weights {spec_init.get('weights', 'auto')}, "
+            f"every bias {py_float(model.bias_init)}."
+        ),
+        reset_lines=tuple(out.reset),
+        build_docstring=docstring(
+            "A freshly initialised model."
+            if model.normalize == "none"
+            else "A freshly initialised model; call model.normalize.fit(x_train) before training."
+        ),
+        input_shape=tuple_repr(model.input_shape),
+        output_units=str(units),
+    )

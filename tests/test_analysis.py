@@ -1,0 +1,239 @@
+"""The IR that analysis builds: resolved options, init schemes, names, data and training."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from specc.analysis.ir import Program
+from specc.analysis.naming import class_name, path_of, source_of
+from specc.pipeline import check_text
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def program(text: str, spec_dir: Path = REPO / "specs") -> Program:
+    """The Program of a spec text (which must be free of errors)."""
+    checked = check_text(text, "spec.yaml", spec_dir)
+    assert checked.program is not None, [d.render() for d in checked.diagnostics]
+    return checked.program
+
+
+DIGITS = "name: digits_net\ndata: {source: 'sklearn:digits'}\n"
+OUT10 = "output: {units: 10, activation: softmax}\n"
+
+
+def test_class_name_and_sources() -> None:
+    assert class_name("digits_mlp") == "DigitsMlp"
+    assert class_name("mlp_2x") == "Mlp2x"
+    path = ("layers", 3, "residual", "layers", 0)
+    assert source_of(path) == "layers[3].residual.layers[0]"
+    assert path_of(source_of(path)) == path
+
+
+def test_idents_are_numbered_per_block() -> None:
+    prog = program(
+        DIGITS + "input: {shape: [1, 8, 8]}\nlayers:\n"
+        "  - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: relu}\n"
+        "  - residual:\n      layers:\n"
+        "        - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: relu}\n"
+        "        - batchnorm:\n"
+        "  - maxpool2d:\n  - separable_conv2d: {filters: 4, kernel_size: 3}\n"
+        "  - global_avgpool:\n  - dropout: {rate: 0.2}\n  - dense: {units: 8, activation: relu}\n"
+        "  - activation: relu\n  - gaussian_noise: {std: 0.1}\n  - layernorm:\n" + OUT10
+    )
+    layers = prog.model.layers
+    assert [x.ident for x in layers] == [
+        "conv1", "res1", "pool1", "sepconv1", "gpool1", "drop1", "dense1", "act1", "noise1", "ln1",
+    ]  # fmt: skip
+    assert [c.ident for c in layers[1].children] == ["conv1", "bn1"]
+    assert layers[1].children[1].source == "layers[1].residual.layers[1]"
+    assert prog.model.output.ident == "output" and prog.model.output.source == "output"
+    assert prog.model.class_name == "DigitsNet"
+
+
+def test_resolved_options() -> None:
+    prog = program(
+        DIGITS + "input: {shape: [1, 8, 8]}\nlayers:\n"
+        "  - conv2d: {filters: 4, kernel_size: [3, 1], padding: same}\n"
+        "  - conv2d: {filters: 4, kernel_size: 3, stride: [2, 1], padding: 1, dilation: 2}\n"
+        "  - maxpool2d: {pool_size: [2, 2], padding: 1}\n  - flatten:\n" + OUT10
+    )
+    same, padded, pool, _ = prog.model.layers
+    assert same.options["padding"] == "same" and same.options["kernel_size"] == (3, 1)
+    assert padded.options["padding"] == (1, 1) and padded.options["stride"] == (2, 1)
+    assert padded.options["dilation"] == (2, 2)
+    # floor((8 + 2 - 2*2 - 1)/2) + 1 = 3 and floor((8 + 2 - 4 - 1)/1) + 1 = 6
+    assert padded.out_shape == (4, 3, 6)
+    assert pool.options == {"pool_size": (2, 2), "stride": (2, 2), "padding": (1, 1)}
+    assert pool.out_shape == (4, 2, 4)  # floor((3 + 2 - 2)/2) + 1, floor((6 + 2 - 2)/2) + 1
+
+
+def test_sequence_layers_are_channels_last() -> None:
+    prog = program(
+        DIGITS + "input: {shape: [8, 8]}\nlayers:\n"
+        "  - conv1d: {filters: 6, kernel_size: 3}\n  - batchnorm:\n  - avgpool1d:\n"
+        "  - layernorm:\n  - global_maxpool:\n" + OUT10
+    )
+    conv, bn, pool, ln, gpool = prog.model.layers
+    assert conv.out_shape == (6, 6) and conv.params == 8 * 6 * 3 + 6
+    assert bn.options["dims"] == 1 and bn.params == 2 * 6
+    assert pool.out_shape == (3, 6) and pool.options["stride"] == 2
+    assert ln.options["normalized_shape"] == (6,)
+    assert gpool.out_shape == (6,)
+
+
+@pytest.mark.parametrize(
+    ("weights", "layers", "expected"),
+    [
+        ("auto", "  - dense: {units: 8, activation: relu}\n", ["he_normal"]),
+        ("auto", "  - dense: {units: 8, activation: tanh}\n", ["xavier_uniform"]),
+        (
+            "auto",
+            "  - dense: {units: 8}\n  - batchnorm:\n  - dropout: {rate: 0.2}\n"
+            "  - activation: elu\n",
+            ["he_normal", "torch", "torch", "torch"],
+        ),
+        ("auto", "  - dense: {units: 8}\n  - dense: {units: 8, activation: gelu}\n",
+         ["xavier_uniform", "he_normal"]),
+        ("auto", "  - maxout: {units: 8}\n  - rbf: {units: 8}\n", ["he_normal", "xavier_uniform"]),
+        ("he_uniform", "  - dense: {units: 8, activation: relu}\n  - rbf: {units: 4}\n",
+         ["he_uniform", "he_uniform"]),
+    ],
+)  # fmt: skip
+def test_weight_init(weights: str, layers: str, expected: list[str]) -> None:
+    prog = program(
+        DIGITS + f"input: {{shape: [64]}}\ninit: {{weights: {weights}}}\nlayers:\n{layers}" + OUT10
+    )
+    assert [x.weight_init for x in prog.model.layers] == expected
+    assert prog.model.output.weight_init == ("xavier_uniform" if weights == "auto" else weights)
+
+
+def test_recurrent_init_and_projection() -> None:
+    prog = program(
+        DIGITS + "input: {shape: [8, 8]}\nlayers:\n  - lstm: {units: 8, return_sequences: true}\n"
+        "  - residual: {projection: true, layers: [{gru: {units: 4, return_sequences: true}}]}\n"
+        "  - flatten:\n" + OUT10
+    )
+    lstm, res, _ = prog.model.layers
+    assert lstm.weight_init == "xavier_uniform" and res.weight_init == "xavier_uniform"
+    assert res.out_shape == (8, 4) and res.params == res.children[0].params + 8 * 4
+
+
+def test_loss_inference_and_resolved_spec() -> None:
+    prog = program(DIGITS + "input: {shape: [64]}\n" + OUT10)
+    assert prog.loss.name == "cross_entropy" and prog.loss.inferred
+    assert prog.resolved["loss"] == {"name": "cross_entropy", "label_smoothing": 0.0}
+    assert prog.resolved["training"]["epochs"] == 100
+    assert prog.task == "multiclass" and prog.metrics == ("loss", "accuracy")
+    assert prog.spec_path == "spec.yaml" and prog.onnx_opset is None
+    reg = program(
+        "name: r\ndata: {source: 'sklearn:linnerud'}\ninput: {shape: [3]}\n"
+        "output: {units: 3, activation: linear}\n"
+        "training: {batch_size: 8}\n"
+    )
+    assert reg.loss.name == "mse" and reg.task == "regression"
+    assert reg.metrics == ("loss", "mae", "rmse", "r2")
+    assert reg.data.stratify is False  # stratify: true (the default) is dropped for regression
+
+
+def test_training_ir() -> None:
+    prog = program(
+        DIGITS + "input: {shape: [64]}\n" + OUT10 + "optimizer:\n  name: adam\n  lr: 0.01\n"
+        "  schedule: {name: plateau, monitor: val_accuracy}\n"
+        "training: {epochs: 40}\nstopping:\n  early: {monitor: val_accuracy, patience: 5}\n"
+        "  refit: best_epochs\nexport: {onnx: {opset: 17}}\n"
+    )
+    tr = prog.training
+    assert tr.threads == 1
+    assert tr.optimizer.options == {"betas": (0.9, 0.999), "eps": 1e-8}
+    assert tr.schedule.options["mode"] == "max"
+    assert tr.early is not None and tr.early.mode == "max" and tr.refit == "best_epochs"
+    assert prog.onnx_opset == 17
+    cos = program(
+        DIGITS + "input: {shape: [64]}\n" + OUT10 + "optimizer: {name: sgd, schedule: cosine}\n"
+    )
+    assert cos.training.schedule.options == {"min_lr": 0.0, "epochs": 100}
+    assert cos.training.early is None
+
+
+def test_threads_auto_for_large_models() -> None:
+    big = program(DIGITS + "input: {shape: [64]}\nlayers:\n  - dense: {units: 40000}\n" + OUT10)
+    assert big.model.params >= 2_000_000 and big.training.threads is None
+    fixed = program(DIGITS + "input: {shape: [64]}\ntraining: {threads: 3}\n" + OUT10)
+    assert fixed.training.threads == 3
+
+
+def test_data_ir_for_files() -> None:
+    csv = program(
+        "name: p\ndata:\n  source: data/digit_properties.csv\n  target: [even, large, prime]\n"
+        "input: {shape: [64]}\noutput: {units: 3, activation: sigmoid}\n"
+    )
+    assert csv.data.kind == "csv" and csv.data.path == str(REPO / "specs/data/digit_properties.csv")
+    assert csv.data.target == ("even", "large", "prime") and csv.data.features is None
+    assert csv.task == "multilabel" and csv.loss.name == "binary_cross_entropy"
+    npz = program(
+        "name: d\ndata: {source: data/diabetes.npz}\ninput: {shape: [10]}\n"
+        "output: {units: 1, activation: linear}\n"
+    )
+    assert (npz.data.kind, npz.data.target, npz.data.features) == ("npz", ("y",), ("x",))
+    pq = program(
+        "name: i\ndata: {source: data/iris_string_labels.parquet, target: species}\n"
+        "input: {shape: [4]}\noutput: {units: 3, activation: softmax}\n"
+    )
+    assert pq.data.kind == "parquet" and pq.data.dataset is None
+
+
+def test_sklearn_data_ir_and_augment() -> None:
+    prog = program(
+        "name: a\ndata:\n  source: sklearn:digits\n  split: {val: 0.1, test: 0.3, seed: 4}\n"
+        "  augment: [{shift: {pixels: 2}}, {flip: {axis: vertical, p: 0.3}}]\n"
+        "input: {shape: [1, 8, 8]}\nlayers: [{flatten: }]\n" + OUT10
+    )
+    data = prog.data
+    assert (data.kind, data.dataset, data.path, data.target) == ("sklearn", "digits", None, ())
+    assert (data.val, data.test, data.split_seed, data.stratify) == (0.1, 0.3, 4, True)
+    assert [(a.kind, a.options) for a in data.augment] == [
+        ("shift", {"pixels": 2}),
+        ("flip", {"axis": "vertical", "p": 0.3}),
+    ]
+
+
+def test_binary_dataset_accepts_both_output_units() -> None:
+    head = "name: b\ndata: {source: 'sklearn:breast_cancer'}\ninput: {shape: [30]}\n"
+    assert program(head + "output: {units: 1, activation: sigmoid}\n").task == "binary"
+    assert program(head + "output: {units: 2, activation: softmax}\n").task == "multiclass"
+
+
+def test_activation_ir() -> None:
+    prog = program(
+        DIGITS + "input: {shape: [64]}\nlayers:\n"
+        "  - dense: {units: 8, activation: {name: leaky_relu, slope: 0.2}}\n"
+        "  - activation: {name: prelu, per_channel: true}\n" + OUT10
+    )
+    dense, act = prog.model.layers
+    assert dense.activation is not None and dense.activation.options == {"slope": 0.2}
+    assert act.activation is not None and act.activation.name == "prelu"
+    assert act.activation.options == {"init": 0.25, "per_channel": True, "channels": 8}
+    assert act.params == 8
+
+
+def test_override_positions_name_the_override() -> None:
+    checked = check_text(DIGITS + "input: {shape: [64]}\n" + OUT10, "spec.yaml", REPO, ["loss=mse"])
+    codes = [(d.file, d.code) for d in checked.diagnostics]
+    assert codes == [("--set loss=mse", "loss-output-mismatch")]
+
+
+def test_no_heavy_imports() -> None:
+    """check/summary stay light: analysis never imports torch, numpy, pandas or sklearn."""
+    code = (
+        "import sys, specc.analysis.analyze, specc.analysis.summary\n"
+        "from specc.pipeline import check_file\n"
+        "check_file('specs/digits_cnn.yaml'); check_file('specs/diabetes.yaml')\n"
+        "heavy = {'torch', 'numpy', 'pandas', 'sklearn', 'pyarrow'} & set(sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
