@@ -41,7 +41,7 @@ class Split(Strict):
 
 
 class NoiseAugment(Strict):
-    """Add Gaussian noise N(0, std²) to the (normalised) training inputs."""
+    """Add Gaussian noise N(0, std²) to the raw training inputs (in their own units)."""
 
     std: PositiveFloat
     """Standard deviation of the noise."""

@@ -1,0 +1,143 @@
+"""Bad data: one clear message naming the file, the column and the row; exit 2; no traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_train_codegen import DATA, compile_to, import_data, write_spec
+
+IRIS_CSV = DATA / "iris_string_labels.csv"
+SPEC = """\
+name: flowers
+data:
+  source: {source}
+  target: species
+input: {{shape: [4]}}
+layers:
+  - dense: {{units: 4, activation: relu}}
+output: {{units: 3, activation: softmax}}
+training: {{epochs: 1}}
+"""
+HEADER = "sepal_length,sepal_width,petal_length,petal_width,species"
+
+
+@pytest.fixture(scope="module")
+def code(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("flowers")
+    return compile_to(write_spec(tmp, SPEC.format(source=IRIS_CSV)), tmp / "code")
+
+
+def good_rows(n: int = 30) -> list[str]:
+    lines = IRIS_CSV.read_text().splitlines()[1:]
+    return lines[: n // 3] + lines[50 : 50 + n // 3] + lines[100 : 100 + n // 3]
+
+
+def bad_file(tmp_path: Path, lines: list[str], header: str = HEADER) -> Path:
+    path = tmp_path / "bad.csv"
+    path.write_text("\n".join([header, *lines]) + "\n")
+    return path
+
+
+def run_with(code: Path, data: Path, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(code / "train.py"), "--out", str(cwd / "run"), "--data", str(data),
+         "--quiet"], capture_output=True, text=True, check=False, timeout=300, cwd=cwd,
+    )  # fmt: skip
+
+
+def replace_cell(lines: list[str], row: int, col: int, value: str) -> list[str]:
+    cells = lines[row - 1].split(",")
+    cells[col] = value
+    return [*lines[: row - 1], ",".join(cells), *lines[row:]]
+
+
+CASES = {
+    "non-numeric cell": (lambda: replace_cell(good_rows(), 7, 1, "abc"), HEADER,
+                         ["column 'sepal_width'", "row 7", "'abc' is not a number"]),
+    "empty cell": (lambda: replace_cell(good_rows(), 12, 2, ""), HEADER,
+                   ["column 'petal_length'", "row 12", "empty cell"]),
+    "missing column": (good_rows, HEADER.replace("species", "specie"),
+                       ["no column 'species'", "specie"]),
+    "class count mismatch": (lambda: replace_cell(good_rows(), 20, 4, "rosea"), HEADER,
+                             ["column 'species'", "row 20", "'rosea'", "output.units is 3"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_csv_exits_2_with_one_clear_message(code, tmp_path, case):
+    make_lines, header, expected = CASES[case]
+    path = bad_file(tmp_path, make_lines(), header)
+    proc = run_with(code, path, tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert str(path) in lines[0]
+    for part in expected:
+        assert part in lines[0], (part, lines[0])
+
+
+def test_missing_file_exits_2(code, tmp_path):
+    proc = run_with(code, tmp_path / "nope.csv", tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"error: {tmp_path / 'nope.csv'}: no such file"
+
+
+def test_messages_in_process(code, tmp_path):
+    """The same checks through data.load(), including fewer classes and a short row."""
+    data = import_data(code)
+    only_two = [line for line in good_rows() if not line.endswith("virginica")]
+    with pytest.raises(
+        data.DataError, match=r"column 'species' has 2 classes .* output.units is 3"
+    ):
+        data.load(str(bad_file(tmp_path, only_two)))
+    short = [*good_rows()[:4], "5.1,3.5,1.4", *good_rows()[4:]]
+    with pytest.raises(data.DataError, match=r"row 5 has 3 cells"):
+        data.load(str(bad_file(tmp_path, short)))
+    nan_cell = replace_cell(good_rows(), 3, 0, "nan")
+    with pytest.raises(
+        data.DataError, match=r"column 'sepal_length', row 3: 'nan' is not a finite"
+    ):
+        data.load(str(bad_file(tmp_path, nan_cell)))
+
+
+def test_parquet_and_npz_errors(tmp_path):
+    spec = write_spec(tmp_path, SPEC.format(source=DATA / "iris_string_labels.parquet"), "p.yaml")
+    parquet = compile_to(spec, tmp_path / "pq")
+    data = import_data(parquet)
+    with pytest.raises(data.DataError, match="no such file"):
+        data.load(str(tmp_path / "missing.parquet"))
+    with pytest.raises(data.DataError, match="cannot read the file as parquet"):
+        data.load(str(bad_file(tmp_path, good_rows())))
+
+    npz_spec = """\
+name: diab
+data: {source: %s}
+input: {shape: [10]}
+output: {units: 1, activation: linear}
+training: {epochs: 1}
+""" % (DATA / "diabetes.npz")
+    npz = compile_to(write_spec(tmp_path, npz_spec, "n.yaml"), tmp_path / "npz")
+    data = import_data(npz)
+    x = np.ones((20, 10), dtype=np.float32)
+    x[13, 4] = np.nan
+    np.savez(tmp_path / "nan.npz", x=x, y=np.zeros(20))
+    with pytest.raises(data.DataError, match=r"array 'x', row 14: not a finite number"):
+        data.load(str(tmp_path / "nan.npz"))
+    np.savez(tmp_path / "noy.npz", x=np.ones((20, 10)))
+    with pytest.raises(data.DataError, match=r"no array 'y' \(arrays: x\)"):
+        data.load(str(tmp_path / "noy.npz"))
+    np.savez(tmp_path / "two.npz", x=np.ones((2, 10)), y=np.zeros(2))
+    proc = run_with(npz, tmp_path / "two.npz", tmp_path)  # too few rows: exit 2, one message
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == (
+        f"error: {tmp_path / 'two.npz'}: 2 rows are too few to split into train, val 0.2 "
+        "and test 0.2 (each part needs at least one row)"
+    )
+    np.savez(tmp_path / "wide.npz", x=np.ones((20, 12)), y=np.zeros(20))
+    with pytest.raises(data.DataError, match=r"12 features per row .* input.shape \[10\] needs 10"):
+        data.load(str(tmp_path / "wide.npz"))

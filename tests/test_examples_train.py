@@ -1,0 +1,55 @@
+"""Every example spec, trained with its full settings by the real `specc train`, reaches a
+sensible test metric. Slow (about two minutes on two cores): deselect with -m 'not slow'."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# (spec, split, metric, at least / at most): chance levels are 1/3, ~0.63, r2 0, 0.1, ~0.5
+EXPECTED = [
+    ("iris", "test", "accuracy", ">=", 0.9),
+    ("breast_cancer", "test", "accuracy", ">=", 0.93),
+    ("diabetes", "test", "r2", ">=", 0.3),
+    ("digits_mlp", "test", "accuracy", ">=", 0.95),
+    ("digits_cnn", "test", "accuracy", ">=", 0.9),
+    ("digits_lstm", "test", "accuracy", ">=", 0.9),
+    ("digit_properties", "test", "accuracy", ">=", 0.85),
+    # XOR has no held-out rows: all four are the training set, and the network must fit them
+    ("xor", "train", "loss", "<=", 0.01),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "split", "metric", "op", "bound"), EXPECTED)
+def test_example_trains_to_a_sensible_metric(
+    tmp_path: Path, name: str, split: str, metric: str, op: str, bound: float
+) -> None:
+    run = tmp_path / name
+    result = subprocess.run(
+        [sys.executable, "-m", "specc", "train", f"specs/{name}.yaml", "-o", str(run)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((run / "summary.json").read_text())
+    value = summary["metrics"][split][metric]
+    assert value is not None and math.isfinite(value)
+    assert value >= bound if op == ">=" else value <= bound, (name, split, metric, value)
+    with (run / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    # one row per epoch; refit epochs (after early stopping) are appended to the main ones
+    assert [int(row["epoch"]) for row in rows] == list(range(1, len(rows) + 1))
+    assert len(rows) >= summary["epochs_run"]
+    # every example asks for export.onnx, so training also wrote the verified ONNX file
+    assert (run / "model.onnx").stat().st_size > 0

@@ -1,0 +1,219 @@
+"""`specc train` end to end: real runs of small specs (iris, a few epochs) as subprocesses."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from test_train_codegen import REPO, TINY, write_spec
+
+from specc.runtime.train import default_run_dir
+
+SUMMARY_KEYS = {
+    "epochs_run", "best_epoch", "stopped_early", "params", "seconds", "metrics", "task",
+    "labels", "features", "input_shape", "output_units", "output_activation", "class_name",
+}  # fmt: skip
+RUN_FILES = {"spec.yaml", "code", "metrics.csv", "best.pt", "last.pt", "model.pt",
+             "summary.json", "curves.png"}  # fmt: skip
+
+
+def specc(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run the specc command line in a fresh interpreter."""
+    return subprocess.run(
+        [sys.executable, "-m", "specc", *args], cwd=cwd, capture_output=True, text=True,
+        check=False, timeout=300,
+    )  # fmt: skip
+
+
+def script(code: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run a generated train.py directly."""
+    return subprocess.run(
+        [sys.executable, str(code / "train.py"), *args, "--quiet"], cwd=cwd,
+        capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+
+
+def rows(run: Path) -> list[dict]:
+    with open(run / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def without_seconds(run: Path) -> list[dict]:
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in rows(run)]
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    """One iris run through the CLI, with an override (training.epochs 50 -> 3)."""
+    tmp = tmp_path_factory.mktemp("run")
+    spec = write_spec(tmp, TINY.replace("epochs: 3", "epochs: 50"))
+    proc = specc("train", str(spec), "-o", "run", "--set", "training.epochs=3", cwd=tmp)
+    return tmp, spec, proc
+
+
+def test_run_directory_has_every_contract_file(first_run):
+    tmp, _, proc = first_run
+    assert proc.returncode == 0, proc.stderr
+    run = tmp / "run"
+    assert {p.name for p in run.iterdir()} >= RUN_FILES
+    assert {p.name for p in (run / "code").iterdir()} >= {"model.py", "data.py", "train.py"}
+    assert "Traceback" not in proc.stderr
+    assert "epoch 3/3" in proc.stderr  # progress, one line per epoch when not a terminal
+
+
+def test_metrics_csv_and_summary(first_run):
+    tmp, _, _ = first_run
+    run = tmp / "run"
+    table = rows(run)
+    assert list(table[0]) == ["epoch", "train_loss", "val_loss", "val_accuracy", "lr", "seconds"]
+    assert [r["epoch"] for r in table] == ["1", "2", "3"]  # --set training.epochs=3 applied
+    summary = json.loads((run / "summary.json").read_text())
+    assert set(summary) >= SUMMARY_KEYS
+    assert summary["epochs_run"] == 3 and summary["stopped_early"] is False
+    assert summary["labels"] == ["setosa", "versicolor", "virginica"]
+    assert summary["input_shape"] == [4] and summary["output_units"] == 3
+    assert summary["output_activation"] == "softmax" and summary["task"] == "multiclass"
+    assert set(summary["metrics"]) == {"train", "val", "test"}
+    assert set(summary["metrics"]["test"]) == {"loss", "accuracy"}
+    assert "epochs: 3" in (run / "spec.yaml").read_text()
+    # model.pt is the final state_dict; last.pt holds everything for --resume
+    model_state = torch.load(run / "model.pt", weights_only=True)
+    last = torch.load(run / "last.pt", weights_only=False)
+    assert last["epoch"] == 3 and len(last["history"]) == 3
+    assert {"model", "optimizer", "rng", "best"} <= set(last)
+    assert set(model_state) == set(last["model"])
+    assert summary["params"] == sum(
+        v.numel() for k, v in model_state.items() if "normalize" not in k
+    )
+
+
+def test_same_spec_and_seed_give_the_same_metrics(first_run):
+    tmp, spec, _ = first_run
+    proc = specc("train", str(spec), "-o", "again", "--set", "training.epochs=3", cwd=tmp)
+    assert proc.returncode == 0, proc.stderr
+    assert without_seconds(tmp / "again") == without_seconds(tmp / "run")
+
+
+def test_interrupt_and_resume_give_the_uninterrupted_metrics(first_run):
+    tmp, spec, _ = first_run
+    proc = script(tmp / "run" / "code", "--out", "cut", "--stop-after-epoch", "1", cwd=tmp)
+    assert proc.returncode == 130, proc.stderr
+    assert "--resume" in proc.stderr
+    assert torch.load(tmp / "cut" / "last.pt", weights_only=False)["epoch"] == 1
+    assert len(rows(tmp / "cut")) == 1
+    proc = specc("train", str(spec), "-o", "cut", "--resume", "--set", "training.epochs=3", cwd=tmp)
+    assert proc.returncode == 0, proc.stderr
+    assert without_seconds(tmp / "cut") == without_seconds(tmp / "run")
+
+
+def test_existing_run_directory_is_never_overwritten(first_run):
+    tmp, spec, _ = first_run
+    proc = specc("train", str(spec), "-o", "run", cwd=tmp)
+    assert proc.returncode == 2
+    assert "not empty" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_default_run_directory_gets_a_suffix(tmp_path):
+    first = default_run_dir("x", tmp_path, now=0)
+    first.mkdir()
+    second = default_run_dir("x", tmp_path, now=0)
+    second.mkdir()
+    assert second.name == first.name + "-2"
+    assert default_run_dir("x", tmp_path, now=0).name == first.name + "-3"
+
+
+def test_spec_errors_exit_1(tmp_path):
+    spec = write_spec(tmp_path, TINY.replace("units: 3", "units: 3\n  colour: red"))
+    proc = specc("train", str(spec), "-o", "r", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "error[" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_generated_train_py_runs_without_specc(first_run, tmp_path):
+    tmp, _, _ = first_run
+    code = tmp / "run" / "code"
+    # specc is installed in this environment: make `import specc` fail, run from another cwd
+    runner = (
+        "import runpy, sys; sys.modules['specc'] = None; "
+        f"sys.path.insert(0, {str(code)!r}); "
+        f"sys.argv = ['train.py', '--out', 'alone', '--quiet']; "
+        f"runpy.run_path({str(code / 'train.py')!r}, run_name='__main__')"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([sys.executable, "-c", runner], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, check=False, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert without_seconds(tmp_path / "alone") == without_seconds(tmp / "run")
+
+
+def test_nan_loss_stops_with_exit_3_and_keeps_the_last_good_checkpoint(tmp_path):
+    text = """\
+name: blowup
+data: {source: sklearn:diabetes, normalize: none}
+input: {shape: [10]}
+output: {units: 1, activation: linear}
+optimizer: {name: sgd, lr: 1.0e+6}
+training: {epochs: 5, batch_size: 8}
+"""
+    spec = write_spec(tmp_path, text)
+    proc = specc("train", str(spec), "-o", "r", cwd=tmp_path)
+    assert proc.returncode == 3, proc.stderr
+    assert "Traceback" not in proc.stderr
+    message = [line for line in proc.stderr.splitlines() if line.startswith("error:")][0]
+    assert "loss became" in message and "at epoch" in message and "step" in message
+    assert message.endswith(f"last good checkpoint: {Path('r') / 'last.pt'}")
+    last = torch.load(tmp_path / "r" / "last.pt", weights_only=False)
+    assert all(torch.isfinite(v).all() for v in last["model"].values())
+    assert len(rows(tmp_path / "r")) == last["epoch"]
+
+
+REFIT = TINY.replace("epochs: 3", "epochs: 12") + "stopping: {early: {patience: 2}, refit: %s}\n"
+
+
+@pytest.mark.parametrize("kind", ["best_epochs", "continue"])
+def test_early_stopping_and_refit(tmp_path, kind):
+    spec = write_spec(tmp_path, REFIT % kind)
+    proc = specc("train", str(spec), "-o", "r", "--set", "optimizer.lr=0.3", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    table = rows(tmp_path / "r")
+    main, refit = summary["epochs_run"], summary["refit"]["epochs"]
+    assert summary["refit"]["strategy"] == kind
+    assert len(table) == main + refit
+    assert [int(r["epoch"]) for r in table] == list(range(1, main + refit + 1))
+    if summary["stopped_early"]:
+        assert main - summary["best_epoch"] == 2  # j reached the patience
+    if kind == "best_epochs":
+        assert refit == summary["best_epoch"]
+        # same seed and schedule from scratch: the refit's first lr equals epoch 1's
+        assert table[main]["lr"] == table[0]["lr"]
+    else:
+        assert 1 <= refit <= summary["best_epoch"]
+        last = torch.load(tmp_path / "r" / "last.pt", weights_only=False)
+        target = last["refit"]["target"]
+        stopped_on_target = float(table[-1]["val_loss"]) <= target
+        assert stopped_on_target or refit == summary["best_epoch"]
+        assert all(float(r["val_loss"]) > target for r in table[main:-1])
+
+    # resume inside the refit phase reproduces the uninterrupted run
+    code = tmp_path / "r" / "code"
+    cut = script(code, "--out", "cut", "--stop-after-epoch", str(main + 1), cwd=tmp_path)
+    assert cut.returncode == 130, cut.stderr
+    resumed = script(code, "--out", "cut", "--resume", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert without_seconds(tmp_path / "cut") == without_seconds(tmp_path / "r")
+
+
+@pytest.mark.slow
+def test_digits_mlp_full_settings(tmp_path):
+    proc = specc("train", str(REPO / "specs" / "digits_mlp.yaml"), "-o", "r", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["metrics"]["test"]["accuracy"] > 0.95
