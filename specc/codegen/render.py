@@ -87,4 +87,3 @@ def write_files(files: dict[str, str], out_dir: Path) -> list[Path]:
         os.replace(tmp, path)
         written.append(path)
     return written
-
