@@ -11,7 +11,6 @@ import jinja2
 
 from specc.analysis.ir import Program
 
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
 OUTPUT_FILES = ("model.py", "data.py", "train.py")
 """One template per output file: templates/<file>.j2."""
 
@@ -20,17 +19,11 @@ class CodegenError(RuntimeError):
     """An internal error: a template rendered code that does not parse or format."""
 
 
-def _template_loader() -> jinja2.BaseLoader:
-    """Templates from the source checkout, or from the installed package (wheel)."""
-    if TEMPLATE_DIR.is_dir():
-        return jinja2.FileSystemLoader(str(TEMPLATE_DIR))
-    return jinja2.PackageLoader("specc", "templates")
-
-
 def environment() -> jinja2.Environment:
     """The one Jinja2 environment: strict undefined, whitespace-controlled blocks."""
     return jinja2.Environment(
-        loader=_template_loader(),
+        # the top-level templates/ folder is the package specc.templates (see pyproject.toml)
+        loader=jinja2.PackageLoader("specc.templates", "."),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
