@@ -58,7 +58,8 @@ def _one_line(checked) -> str:
     tail = f", {warnings} warning{'s' * (warnings != 1)}" if warnings else ""
     return (
         f"{checked.path}: ok: {p.name}: {p.task}, input [{shape}], "
-        f"{len(p.model.layers)} hidden layers, {p.model.params:,} parameters, "
+        f"{len(p.model.layers)} hidden layer{'s' * (len(p.model.layers) != 1)}, "
+        f"{p.model.params:,} parameters, "
         f"loss {p.loss.name}{tail}"
     )
 
