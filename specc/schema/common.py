@@ -20,6 +20,15 @@ def name_shorthand(value: Any) -> Any:
     return {"name": value} if isinstance(value, str) else value
 
 
+def first_key(value: Any) -> str | None:
+    """The tag of a one-key mapping item (`- dense: {...}` -> 'dense'), validated or not."""
+    if isinstance(value, dict) and value:
+        return str(next(iter(value)))
+    if isinstance(value, BaseModel):
+        return next(iter(type(value).model_fields))
+    return None
+
+
 def empty_params(value: Any) -> Any:
     """Let `- flatten:` (a null value) stand for `- flatten: {}`."""
     return {} if value is None else value

@@ -16,6 +16,7 @@ from specc.schema.common import (
     Probability,
     Strict,
     empty_params,
+    first_key,
 )
 
 
@@ -323,15 +324,6 @@ LAYER_TYPES: dict[str, type[Strict]] = {
 """Every layer type of the vocabulary, by its key."""
 
 
-def layer_tag(value: Any) -> str | None:
-    """The layer type of a one-key mapping item (its first key), or None for anything else."""
-    if isinstance(value, dict) and value:
-        return str(next(iter(value)))
-    if isinstance(value, Strict):
-        return next(iter(type(value).model_fields))
-    return None
-
-
 Layer = Annotated[
     Annotated[Dense, Tag("dense")]
     | Annotated[Dropout, Tag("dropout")]
@@ -355,7 +347,7 @@ Layer = Annotated[
     | Annotated[Lstm, Tag("lstm")]
     | Annotated[Gru, Tag("gru")]
     | Annotated[Rnn, Tag("rnn")],
-    Discriminator(layer_tag),
+    Discriminator(first_key),
 ]
 """One hidden layer: a one-key mapping from the layer type to its parameters."""
 

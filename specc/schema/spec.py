@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Discriminator, Field, Tag, model_validator
 
@@ -12,6 +12,7 @@ from specc.schema.common import (
     PositiveInt,
     Probability,
     Strict,
+    first_key,
     with_shorthand,
 )
 from specc.schema.layers import Layer
@@ -75,18 +76,9 @@ class Shift(Strict):
     shift: ShiftAugment
 
 
-def _first_key(value: Any) -> str | None:
-    """The tag of a one-key mapping item."""
-    if isinstance(value, dict) and value:
-        return str(next(iter(value)))
-    if isinstance(value, Strict):
-        return next(iter(type(value).model_fields))
-    return None
-
-
 Augment = Annotated[
     Annotated[Noise, Tag("noise")] | Annotated[Flip, Tag("flip")] | Annotated[Shift, Tag("shift")],
-    Discriminator(_first_key),
+    Discriminator(first_key),
 ]
 """One training-time augmentation: noise, flip or shift."""
 
