@@ -15,6 +15,7 @@ from pydantic import TypeAdapter
 from specc.analysis import rules
 from specc.analysis.blocks import all_blocks, sites_of
 from specc.analysis.datasets import check_data, data_ir
+from specc.analysis.export_lints import export_lints
 from specc.analysis.ir import (
     EarlyStoppingIR,
     LossIR,
@@ -55,7 +56,10 @@ def analyze(
     diags = [to_diagnostic(f, tree, file) for f in found]
     if rule is None or model is None or any(f.severity == "error" for f in found):
         return None, diags
-    return build_program(spec, file, FsPath(spec_dir), rule, model), diags
+    program = build_program(spec, file, FsPath(spec_dir), rule, model)
+    # what will not export needs the resolved program (its parameter count)
+    diags += [to_diagnostic(f, tree, file) for f in export_lints(program)]
+    return program, diags
 
 
 def build_model(spec: Spec) -> tuple[ModelIR | None, list[Finding]]:

@@ -56,11 +56,11 @@ def _export(run_dir: Path, opset: int) -> int:
         print("note: ONNX export is not available in this build; no model.onnx", file=sys.stderr)
         return EXIT_OK
     try:
-        export_run(run_dir, run_dir / "model.onnx", opset)
+        report = export_run(run_dir, run_dir / "model.onnx", opset)
     except Exception as exc:  # report any export failure as one line, never a traceback
         _error(f"training succeeded but the ONNX export failed: {exc}")
         return EXIT_SPEC
-    print(f"wrote {run_dir / 'model.onnx'}")
+    print(report.line())
     return EXIT_OK
 
 
