@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -113,7 +114,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
 def cmd_compile(args: argparse.Namespace) -> int:
     """specc compile SPEC... [-o DIR] [--check]: write (or compare) the generated code."""
     from specc.codegen.golden import GENERATED, diff, write
-    from specc.codegen.render import compile_program
+    from specc.codegen.render import compile_program, write_files
 
     if args.output and len(args.specs) > 1:
         raise UsageError("-o/--output takes a single SPEC")
@@ -128,15 +129,35 @@ def cmd_compile(args: argparse.Namespace) -> int:
         rendered = compile_program(program, folder.resolve())
         files.update({folder / name: text for name, text in rendered.items()})
     if args.check:
-        stale = diff(files, Path("."))
+        if args.output:  # a folder of the user's: compare only the files specc writes
+            stale = [f"{p}: {d}" for p, text in files.items() if (d := _difference(p, text))]
+        else:
+            stale = diff(files, Path("."))
         for line in stale:
             print(line, file=sys.stderr)
         if stale:
-            print(f"stale; regenerate with: specc compile {' '.join(args.specs)}", file=sys.stderr)
+            again = " ".join([*args.specs, *(["-o", args.output] if args.output else [])])
+            print(f"stale; regenerate with: specc compile {again}", file=sys.stderr)
         return EXIT_ERRORS if stale else status
-    for path in write(files, Path(".")):
+    try:
+        if args.output:  # a folder of the user's: write our files, never remove theirs
+            written = write_files(
+                {path.name: text for path, text in files.items()}, Path(args.output)
+            )
+        else:  # generated/<name>/ is specc's own: stale files there are removed
+            written = write(files, Path("."))
+    except OSError as exc:
+        raise UsageError(f"cannot write {exc.filename or args.output}: {exc.strerror}") from None
+    for path in written:
         print(path)
     return status
+
+
+def _difference(path: Path, text: str) -> str:
+    """'missing', 'differs', or '' when the file on disk holds exactly text."""
+    if not path.is_file():
+        return "missing"
+    return "" if path.read_text(encoding="utf-8") == text else "differs"
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -168,7 +189,10 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
     text = json.dumps(spec_json_schema(), indent=2) + "\n"
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.output}: {exc.strerror}") from None
     else:
         sys.stdout.write(text)
     return EXIT_OK
@@ -239,13 +263,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        status = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the try, not at interpreter exit
+        return status
     except UsageError as exc:
         print(f"specc {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"specc {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `specc check ... | head`: the reader left; say nothing more
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_ERRORS
 
 
 if __name__ == "__main__":

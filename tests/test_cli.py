@@ -178,3 +178,47 @@ def test_spec_reference_doc_is_current() -> None:
     assert doc.read_text() == render_reference(), (
         "docs/spec-reference.md is stale: python -m specc.schema.reference > docs/spec-reference.md"
     )
+
+
+def test_closed_pipe_is_not_a_traceback(tmp_path: Path) -> None:
+    """`specc check ... | head`: the reader leaves early; specc ends quietly, no traceback."""
+    spec = tmp_path / "broken.yaml"
+    spec.write_text(ERROR_SPEC)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "specc", "check", str(spec)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # before specc writes anything
+    stderr = proc.stderr.read().decode()
+    assert proc.wait() == 1
+    assert stderr == ""
+
+
+def test_compile_into_a_users_folder_keeps_their_files(tmp_path: Path) -> None:
+    """-o DIR writes model.py, data.py, train.py beside what is there, and never deletes."""
+    (tmp_path / "notes.txt").write_text("mine")
+    result = specc("compile", "specs/iris.yaml", "-o", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    assert {"model.py", "data.py", "train.py"} <= {p.name for p in tmp_path.iterdir()}
+    assert specc("compile", "--check", "specs/iris.yaml", "-o", str(tmp_path)).returncode == 0
+    (tmp_path / "model.py").write_text("# edited\n")
+    stale = specc("compile", "--check", "specs/iris.yaml", "-o", str(tmp_path))
+    assert stale.returncode == 1
+    assert "model.py: differs" in stale.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("schema", "-o", "{blocked}/x.json"), ("compile", "specs/iris.yaml", "-o", "{blocked}")],
+)
+def test_unwritable_output_exits_2(args: tuple[str, ...], tmp_path: Path) -> None:
+    """An output path under a plain file cannot be written: a usage error, not a traceback."""
+    blocked = tmp_path / "a_file"
+    blocked.write_text("")
+    result = specc(*(a.format(blocked=blocked) for a in args))
+    assert result.returncode == 2
+    assert "cannot write" in result.stderr
+    assert "Traceback" not in result.stderr

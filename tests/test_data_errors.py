@@ -141,3 +141,109 @@ training: {epochs: 1}
     np.savez(tmp_path / "wide.npz", x=np.ones((20, 12)), y=np.zeros(20))
     with pytest.raises(data.DataError, match=r"12 features per row .* input.shape \[10\] needs 10"):
         data.load(str(tmp_path / "wide.npz"))
+
+
+# --- csv files as spreadsheets and editors write them ------------------------------------------
+
+
+def test_bom_quotes_crlf_and_trailing_blank_lines_read_like_a_plain_csv(code, tmp_path):
+    """Excel's UTF-8 byte-order mark, quoted numbers, CRLF line ends and blank or
+    whitespace-only trailing lines all read as the plain file does (feature names included)."""
+    data = import_data(code)
+    plain = data.load(str(IRIS_CSV))
+    body = IRIS_CSV.read_text().splitlines()[1:]
+    quoted = [",".join(f'"{cell}"' for cell in line.split(",")) for line in body]
+    variants = {
+        "bom.csv": ("\ufeff" + IRIS_CSV.read_text()).encode("utf-8"),
+        "quoted.csv": ("\n".join([HEADER, *quoted]) + "\n").encode(),
+        "crlf.csv": IRIS_CSV.read_text().replace("\n", "\r\n").encode(),
+        "trailing.csv": (IRIS_CSV.read_text() + "\n\n   \n\n").encode(),
+    }
+    for name, content in variants.items():
+        (tmp_path / name).write_bytes(content)
+        splits = data.load(str(tmp_path / name))
+        assert splits.features == plain.features, name  # no '\ufeffsepal_length'
+        assert splits.labels == plain.labels, name
+        np.testing.assert_array_equal(splits.x_train, plain.x_train)
+        np.testing.assert_array_equal(splits.y_test, plain.y_test)
+
+
+@pytest.mark.parametrize(
+    ("separator", "named"), [(";", "separated by ';'"), ("\t", "separated by a tab")]
+)
+def test_other_separators_are_named(code, tmp_path, separator, named):
+    lines = [line.replace(",", separator) for line in [HEADER, *good_rows()]]
+    path = tmp_path / "other.csv"
+    path.write_text("\n".join(lines) + "\n")
+    proc = run_with(code, path, tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f"error: {path}: the header is one column 'sepal_length{separator}")
+    assert named in line and "needs commas" in line
+
+
+def test_header_without_rows_and_repeated_columns(code, tmp_path):
+    data = import_data(code)
+    with pytest.raises(
+        data.DataError, match=r"bad.csv: the file has no data rows \(columns: sepal"
+    ):
+        data.load(str(bad_file(tmp_path, [])))
+    header = HEADER.replace("petal_length", "sepal_width")
+    with pytest.raises(
+        data.DataError, match=r"column 'sepal_width' appears twice \(columns 2 and 3\)"
+    ):
+        data.load(str(bad_file(tmp_path, good_rows(), header)))
+
+
+def test_labels_that_are_negative_or_fractional_numbers_are_classes(tmp_path):
+    """Numeric class labels need not be 0..k-1: they sort as numbers, named by their str."""
+    spec = SPEC.format(source=tmp_path / "n.csv").replace("target: species", "target: label")
+    for values, names in (((-1, 0, 1), ["-1", "0", "1"]), ((0.5, 1.5, 2.5), ["0.5", "1.5", "2.5"])):
+        lines = ["a,b,c,d,label"] + [
+            f"{i},{i % 7},{i % 5},{i % 3},{values[i % 3]}" for i in range(30)
+        ]
+        (tmp_path / "n.csv").write_text("\n".join(lines) + "\n")
+        code = compile_to(write_spec(tmp_path, spec), tmp_path / f"code{names[0]}")
+        splits = import_data(code).load()
+        assert splits.labels == names
+        assert sorted(set(splits.y_train.tolist())) == [0, 1, 2]
+
+
+def test_a_single_row_file_is_too_few_to_split(code, tmp_path):
+    proc = run_with(code, bad_file(tmp_path, good_rows()[:1]), tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "bad.csv" in proc.stderr
+
+
+def test_npz_scalar_array_and_parquet_string_feature(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    npz_spec = """\
+name: diab
+data: {source: %s}
+input: {shape: [10]}
+output: {units: 1, activation: linear}
+training: {epochs: 1}
+""" % (DATA / "diabetes.npz")
+    npz = compile_to(write_spec(tmp_path, npz_spec, "n.yaml"), tmp_path / "npz")
+    np.savez(tmp_path / "scalar.npz", x=np.float64(3.0), y=np.zeros(20))
+    proc = run_with(npz, tmp_path / "scalar.npz", tmp_path)  # was a TypeError traceback
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == (
+        f"error: {tmp_path / 'scalar.npz'}: array 'x' is a single value, not one row per example"
+    )
+
+    spec = write_spec(tmp_path, SPEC.format(source=DATA / "iris_string_labels.parquet"), "p.yaml")
+    data = import_data(compile_to(spec, tmp_path / "pq"))
+    table = pq.read_table(DATA / "iris_string_labels.parquet")
+    widths = [str(v) for v in table.column("sepal_width").to_pylist()]
+    widths[9] = "wide"
+    pq.write_table(table.set_column(1, "sepal_width", pa.array(widths)), tmp_path / "s.parquet")
+    with pytest.raises(data.DataError, match=r"column 'sepal_width', row 10: 'wide' is not a num"):
+        data.load(str(tmp_path / "s.parquet"))
+    repeated = pa.table([[1.0], [2.0], ["x"]], names=["a", "a", "species"])
+    pq.write_table(repeated, tmp_path / "dup.parquet")
+    with pytest.raises(data.DataError) as error:
+        data.load(str(tmp_path / "dup.parquet"))
+    assert "dup.parquet" in str(error.value) and "\n" not in str(error.value)  # one line

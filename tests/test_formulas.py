@@ -153,6 +153,54 @@ def test_penalties_never_touch_biases(penalised):
             assert p.grad is not None, name
 
 
+NORMS = """\
+name: tiny_norms
+data: {source: sklearn:digits}
+input: {shape: [1, 8, 8]}
+layers:
+  - conv2d: {filters: 4, kernel_size: 3, activation: relu}
+  - batchnorm: {}
+  - flatten:
+  - dense: {units: 8, activation: prelu}
+  - layernorm: {}
+output: {units: 10, activation: softmax}
+regularizers: {l1: 0.01, l2: 0.5, lp: {p: 3, alpha: 0.2}, max_norm: 0.3}
+optimizer: {name: sgd, lr: 0.5}
+training: {epochs: 1, batch_size: 32}
+"""
+
+
+def test_a_training_step_penalises_and_projects_weights_only(tmp_path, monkeypatch):
+    """In the generated step, L1/L2/Lp and max-norm change conv/dense weights only: biases,
+    batch-norm and layer-norm parameters and the PReLU slope move exactly as without them."""
+    train = generated(tmp_path, text=NORMS)
+    assert len(train.build_model().weights()) == 3  # conv, dense and output weights
+
+    def one_step() -> dict[str, torch.Tensor]:
+        torch.manual_seed(0)
+        model = train.build_model()
+        x = torch.rand(32, 1, 8, 8, generator=torch.Generator().manual_seed(1)) * 16
+        model.normalize.fit(x)
+        rng = torch.Generator().manual_seed(2)
+        train.train_epoch(model, train.build_optimizer(model), x, torch.arange(32) % 10, rng)
+        return {n: p.detach().clone() for n, p in model.named_parameters()}
+
+    penalised = one_step()
+    for name in ("L1", "L2", "LP_ALPHA"):
+        monkeypatch.setattr(train, name, 0.0)
+    monkeypatch.setattr(train, "MAX_NORM", math.inf)  # max-norm off: an unbounded radius
+    plain = one_step()
+    model = train.build_model()
+    kinds = {n: id(p) in {id(w) for w in model.weights()} for n, p in model.named_parameters()}
+    assert {"bn1.weight", "ln1.bias", "dense1_prelu.weight", "conv1.bias"} <= set(kinds)
+    for name, is_weight in kinds.items():
+        if is_weight:
+            assert not torch.allclose(penalised[name], plain[name]), name
+            assert (penalised[name].flatten(1).norm(dim=1) <= 0.3 * (1 + 1e-5)).all(), name
+        else:
+            torch.testing.assert_close(penalised[name], plain[name], rtol=0, atol=0, msg=name)
+
+
 def test_max_norm_projects_rows_above_c_to_exactly_c(penalised):
     c = penalised.MAX_NORM
     w = torch.tensor([[3.0, 4.0, 0.0], [0.3, 0.4, 0.0], [1.0, 1.0, 1.0], [0.0, 0.0, 1.5]])
@@ -164,9 +212,21 @@ def test_max_norm_projects_rows_above_c_to_exactly_c(penalised):
     torch.testing.assert_close(w[0], before[0] * c / 5.0)  # direction kept
     torch.testing.assert_close(w[1], before[1], rtol=0, atol=0)  # inside: unchanged
     torch.testing.assert_close(w[3], before[3], rtol=0, atol=1e-6)  # on the sphere
-    conv = torch.randn(5, 2, 3, 3) * 3  # per output filter: a slice along dim 0
+    # per output filter of a convolution [out, in, kh, kw]: a slice along dim 0, not the
+    # whole tensor nor single rows of a kernel
+    conv = torch.randn(5, 2, 3, 3, generator=torch.Generator().manual_seed(0))
+    conv[1] *= 0.05  # this filter's norm is far below c
+    conv[3] *= 10.0
+    before = conv.clone()
+    norms = before.flatten(1).norm(dim=1)
+    assert float(norms[1]) < c < float(norms[3])
     penalised.max_norm_([conv])
-    assert (conv.flatten(1).norm(dim=1) <= c * (1 + 1e-6)).all()
+    for f in range(5):
+        if norms[f] > c:
+            assert float(conv[f].norm()) == pytest.approx(c, rel=1e-5)
+            torch.testing.assert_close(conv[f], before[f] * c / norms[f])
+        else:
+            assert torch.equal(conv[f], before[f])
 
 
 # --- schedules ------------------------------------------------------------------------------

@@ -336,3 +336,20 @@ def test_a_failed_prediction_leaves_no_output_file(iris, capsys, tmp_path):
     assert run_predict(str(iris), str(bad), str(out), 16) == 2
     assert "row 141, column 'sepal_length'" in capsys.readouterr().err
     assert not out.exists() and not list(tmp_path.glob(".out.csv*"))
+
+
+def test_csv_as_spreadsheets_write_it(iris, capsys, tmp_path):
+    """A byte-order mark, quoted numbers and trailing blank lines predict as the plain file;
+    a ';'- or tab-separated file is named as such."""
+    plain = predict(iris, IRIS_CSV, capsys)
+    lines = IRIS_CSV.read_text().splitlines()
+    quoted = [lines[0]] + [",".join(f'"{c}"' for c in line.split(",")) for line in lines[1:]]
+    (tmp_path / "bom.csv").write_text("\ufeff" + IRIS_CSV.read_text() + "\n\n", encoding="utf-8")
+    (tmp_path / "quoted.csv").write_text("\n".join(quoted) + "\n")
+    for name in ("bom.csv", "quoted.csv"):
+        pd.testing.assert_frame_equal(predict(iris, tmp_path / name, capsys), plain)
+    for separator, named in ((";", "separated by ';'"), ("\t", "separated by a tab")):
+        (tmp_path / "s.csv").write_text("\n".join(x.replace(",", separator) for x in lines))
+        err = fails(iris, tmp_path / "s.csv", capsys)
+        assert f"s.csv: the first line is one column 'sepal_length{separator}" in err
+        assert named in err and "needs commas" in err and len(err.strip().splitlines()) == 1

@@ -5,14 +5,17 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-from test_train_codegen import REPO, TINY, write_spec
+from test_train_codegen import REPO, TINY, import_generated, write_spec
 
+from specc.runtime import train as train_runtime
 from specc.runtime.train import default_run_dir
 
 SUMMARY_KEYS = {
@@ -188,8 +191,11 @@ def test_early_stopping_and_refit(tmp_path, kind):
     assert summary["refit"]["strategy"] == kind
     assert len(table) == main + refit
     assert [int(r["epoch"]) for r in table] == list(range(1, main + refit + 1))
-    if summary["stopped_early"]:
-        assert main - summary["best_epoch"] == 2  # j reached the patience
+    # lr 0.3 overshoots after a few epochs: early stopping must end the first phase
+    assert summary["stopped_early"] and main < 12
+    assert main - summary["best_epoch"] == 2  # j reached the patience
+    best_loss = min(float(r["val_loss"]) for r in table[:main])
+    assert float(table[summary["best_epoch"] - 1]["val_loss"]) == best_loss  # i* is the argmin
     if kind == "best_epochs":
         assert refit == summary["best_epoch"]
         # same seed and schedule from scratch: the refit's first lr equals epoch 1's
@@ -217,3 +223,121 @@ def test_digits_mlp_full_settings(tmp_path):
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert summary["metrics"]["test"]["accuracy"] > 0.95
+
+
+def test_metrics_train_loss_is_the_training_mode_mean_of_the_epoch(tmp_path):
+    """metrics.csv's train_loss is the row-weighted mean of the epoch's minibatch losses (with
+    dropout on), not the eval-mode loss of the training split kept for curves.png."""
+    text = TINY.replace("activation: relu}", "activation: relu}\n  - dropout: {rate: 0.5}")
+    spec = write_spec(tmp_path, text)
+    proc = specc("train", str(spec), "-o", "r", "--set", "training.epochs=1", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    (row,) = rows(tmp_path / "r")
+    history = torch.load(tmp_path / "r" / "last.pt", weights_only=False)["history"]
+    # replay the script's first epoch in-process: same seeds, same order of random draws
+    train = import_generated(tmp_path / "r" / "code")
+    train.seed_everything(train.SEED)
+    rng = torch.Generator().manual_seed(train.SEED)
+    splits = train.load()
+    model = train.build_model()
+    model.normalize.fit(torch.from_numpy(splits.x_train))
+    x, y = torch.from_numpy(splits.x_train), torch.from_numpy(splits.y_train)
+    losses, mean = train.train_epoch(model, train.build_optimizer(model), x, y, rng)
+    sizes = [min(train.BATCH_SIZE, len(x) - i) for i in range(0, len(x), train.BATCH_SIZE)]
+    assert float(mean) == pytest.approx(float((losses * torch.tensor(sizes)).sum()) / len(x))
+    assert float(row["train_loss"]) == pytest.approx(float(mean), rel=1e-5)
+    assert history[0]["train_loss"] == pytest.approx(float(mean), rel=1e-5)
+    # the eval-mode loss of the training split is kept apart, and differs (dropout 0.5)
+    assert abs(history[0]["train_eval_loss"] - float(row["train_loss"])) > 1e-3
+
+
+def test_run_files_get_the_usual_permissions(first_run):
+    """Atomic writes must not leave files readable by their owner only (mkstemp's 0o600)."""
+    tmp, _, _ = first_run
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("metrics.csv", "last.pt", "best.pt", "model.pt", "summary.json", "curves.png"):
+        mode = stat.S_IMODE((tmp / "run" / name).stat().st_mode)
+        assert mode == 0o666 & ~umask, (name, oct(mode))
+    assert not list((tmp / "run").glob(".*.tmp"))
+
+
+def test_sigint_to_the_process_group_mid_training_then_resume(tmp_path):
+    """A real Ctrl-C: SIGINT to the whole process group of `specc train` while epochs run. Both
+    processes handle it (exit 130, no traceback, a resume hint); last.pt is the last completed
+    epoch, and resuming gives what an uninterrupted run gives (inverse-time lr included)."""
+    text = TINY.replace("epochs: 3", "epochs: 5000").replace(
+        "lr: 0.01}", "lr: 0.01, schedule: {name: inverse_time, decay: 0.05}}"
+    )
+    spec = write_spec(tmp_path, text)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "specc", "train", str(spec), "-o", "cut"], cwd=tmp_path,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        seen = []
+        for line in child.stderr:  # progress: one line per epoch when not a terminal
+            seen.append(line)
+            if line.startswith("epoch 20/"):
+                os.killpg(child.pid, signal.SIGINT)
+                break
+        out, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+    err = "".join(seen) + err
+    assert child.returncode == 130, err[-2000:]
+    assert "Traceback" not in err
+    assert "interrupted: " in err and "resume with: specc train" in err
+    cut = tmp_path / "cut"
+    stopped = torch.load(cut / "last.pt", weights_only=False)["epoch"]
+    assert stopped >= 20 and len(rows(cut)) == stopped
+    assert not (cut / "model.pt").exists() and not list(cut.glob(".*.tmp"))
+    # resume for two more epochs (hidden option: stop as if interrupted again)
+    code = cut / "code"
+    resumed = script(code, "--out", "cut", "--resume", "--stop-after-epoch", str(stopped + 2),
+                     cwd=tmp_path)  # fmt: skip
+    assert resumed.returncode == 130, resumed.stderr
+    straight = script(code, "--out", "straight", "--stop-after-epoch", str(stopped + 2),
+                      cwd=tmp_path)  # fmt: skip
+    assert straight.returncode == 130, straight.stderr
+    assert len(rows(cut)) == stopped + 2
+    assert without_seconds(cut) == without_seconds(tmp_path / "straight")
+    for row in rows(cut):  # inverse-time decay per epoch, epochs counted from 0
+        assert float(row["lr"]) == pytest.approx(0.01 / (1 + 0.05 * (int(row["epoch"]) - 1)))
+
+
+def test_ctrl_c_while_loading_data_exits_130_without_a_traceback(first_run, tmp_path):
+    """Outside the epoch loop (here: inside data.load) Ctrl-C is a one-line exit 130 too."""
+    tmp, _, _ = first_run
+    code = tmp / "run" / "code"
+    runner = (
+        "import runpy, sys; "
+        f"sys.path.insert(0, {str(code)!r}); "
+        "import data\n"
+        "def load(path=None):\n"
+        "    raise KeyboardInterrupt\n"
+        "data.load = load\n"
+        "sys.argv = ['train.py', '--out', 'early', '--quiet']\n"
+        f"runpy.run_path({str(code / 'train.py')!r}, run_name='__main__')"
+    )
+    proc = subprocess.run([sys.executable, "-c", runner], cwd=tmp_path, capture_output=True,
+                          text=True, check=False, timeout=300)  # fmt: skip
+    assert proc.returncode == 130
+    assert proc.stderr.strip() == "interrupted"
+
+
+def test_specc_train_says_whether_an_interrupted_run_can_resume(tmp_path, monkeypatch, capsys):
+    """Status 130 (or death by SIGINT while Python starts): the resume command only when
+    last.pt exists, else that there is nothing to resume."""
+    spec = write_spec(tmp_path)
+    monkeypatch.setattr(train_runtime, "_run_child", lambda command: -signal.SIGINT)
+    assert train_runtime.run_train(str(spec), str(tmp_path / "a"), [], False) == 130
+    err = capsys.readouterr().err
+    assert "nothing to resume" in err and "resume with" not in err
+    monkeypatch.setattr(train_runtime, "_run_child", lambda command: 130)
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "last.pt").write_bytes(b"")
+    assert train_runtime.run_train(str(spec), str(tmp_path / "b"), [], True) == 130
+    err = capsys.readouterr().err
+    assert f"resume with: specc train {spec} -o {tmp_path / 'b'} --resume" in err

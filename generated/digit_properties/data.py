@@ -54,7 +54,7 @@ class Splits:
 def read_table(path: Path) -> tuple[dict[str, list], list[int]]:
     """The csv file as {column: cells} (strings) and the 1-based row number of each row."""
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # a byte-order mark is skipped
             rows = list(csv.reader(f))
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
@@ -63,9 +63,15 @@ def read_table(path: Path) -> tuple[dict[str, list], list[int]]:
     if not rows:
         raise DataError(f"{path}: the file is empty (no header row)")
     header = [name.strip() for name in rows[0]]
+    if len(header) == 1 and (";" in header[0] or "\t" in header[0]):
+        separator = "';'" if ";" in header[0] else "a tab"
+        raise DataError(
+            f"{path}: the header is one column '{header[0]}': its cells are separated by "
+            f"{separator}, but a csv file needs commas"
+        )
     body, numbers = [], []
     for number, row in enumerate(rows[1:], start=1):
-        if not row:  # a blank line
+        if not "".join(row).strip() and len(row) <= 1:  # a blank (or whitespace-only) line
             continue
         if len(row) != len(header):
             raise DataError(
@@ -73,7 +79,16 @@ def read_table(path: Path) -> tuple[dict[str, list], list[int]]:
             )
         body.append(row)
         numbers.append(number)
+    unique_names(header, path)
     return {name: [row[c] for row in body] for c, name in enumerate(header)}, numbers
+
+
+def unique_names(names: list[str], path: Path) -> None:
+    """Every column name once, or DataError naming the repeated one."""
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            first = names.index(name) + 1
+            raise DataError(f"{path}: column '{name}' appears twice (columns {first} and {i + 1})")
 
 
 def column(table: dict[str, list], name: str, path: Path) -> list:
@@ -110,6 +125,8 @@ def numbers_of(cells: list, path: Path, name: str, rows: list[int]) -> np.ndarra
 def read(path: Path) -> tuple[np.ndarray, np.ndarray, list[str] | None, list[str]]:
     """The table's FEATURES and TARGET columns: (x, y, labels, feature names)."""
     table, rows = read_table(path)
+    if not rows:
+        raise DataError(f"{path}: the file has no data rows (columns: {', '.join(table)})")
     for name in TARGET:
         column(table, name, path)
     features = list(FEATURES) if FEATURES is not None else [n for n in table if n not in TARGET]

@@ -22,7 +22,6 @@ import math
 import os
 import random
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -33,7 +32,7 @@ from data import DataError, load
 from model import build_model
 
 # -----------------------------------------------------------------------------
-# settings from specs/digit_properties.yaml
+# settings from the spec named above, each with the key it comes from
 
 # data
 BATCH_SIZE = 64  # training.batch_size
@@ -194,15 +193,15 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[s
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Write `data` to `path` so that a crash leaves either the old or the new file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # created with the umask's mode
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -255,7 +254,7 @@ def plot_curves(path: Path, history: list[dict]) -> None:
     metric = METRICS[1]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, name in zip(axes, ("loss", metric), strict=True):
-        ax.plot(epochs, [row[f"train_{name}"] for row in history], label="train")
+        ax.plot(epochs, [row[f"train_eval_{name}"] for row in history], label="train")
         ax.plot(epochs, [row[f"val_{name}"] for row in history], label="validation")
         ax.set_xlabel("epoch")
         ax.set_ylabel(name)
@@ -408,7 +407,8 @@ def main() -> int:
         row = {"epoch": row_epoch, "train_loss": float(train_loss)}
         row.update({f"val_{name}": value for name, value in val.items()})
         row.update({"lr": lr, "seconds": time.perf_counter() - t0})
-        row.update({f"train_{name}": value for name, value in train.items()})  # for curves.png
+        # the training split in eval mode, as the validation split is measured (curves.png)
+        row.update({f"train_eval_{name}": value for name, value in train.items()})
         history.append(row)
         return row
 
@@ -486,4 +486,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C outside the epoch loop: while loading data, or at the end
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -64,6 +64,8 @@ class Columns:
     """Column names (csv/parquet) or array keys (npz)."""
     shapes: dict[str, tuple[int, ...]]
     """npz only: each array's shape, from its .npy header."""
+    objects: frozenset[str] = frozenset()
+    """npz only: arrays of Python objects (or records), which load only as pickles."""
 
 
 # --- the output unit a dataset needs ------------------------------------------------------
@@ -149,16 +151,19 @@ def read_columns(path: FsPath, kind: str) -> Columns:
 
         return Columns(tuple(pq.read_schema(path).names), {})
     with zipfile.ZipFile(path) as zf:
-        shapes = {
-            name[: -len(".npy")]: _npy_shape(zf, name)
+        headers = {
+            name[: -len(".npy")]: _npy_header(zf, name)
             for name in zf.namelist()
             if name.endswith(".npy")
         }
-    return Columns(tuple(shapes), shapes)
+    shapes = {key: shape for key, (shape, _) in headers.items()}
+    objects = frozenset(key for key, (_, plain) in headers.items() if not plain)
+    return Columns(tuple(shapes), shapes, objects)
 
 
-def _npy_shape(zf: zipfile.ZipFile, member: str) -> tuple[int, ...]:
-    """The shape in a .npy member's header (format versions 1-3), read without numpy."""
+def _npy_header(zf: zipfile.ZipFile, member: str) -> tuple[tuple[int, ...], bool]:
+    """A .npy member's shape and whether its dtype is plain (not object/record), from its
+    header (format versions 1-3), read without numpy."""
     with zf.open(member) as fh:
         head = fh.read(10)
         if head[:6] != b"\x93NUMPY":
@@ -169,7 +174,9 @@ def _npy_shape(zf: zipfile.ZipFile, member: str) -> tuple[int, ...]:
             extra = fh.read(2)
             size = int.from_bytes(head[8:10] + extra, "little")
         meta = ast.literal_eval(fh.read(size).decode("latin-1"))
-    return tuple(int(n) for n in meta["shape"])
+    descr = meta["descr"]
+    plain = isinstance(descr, str) and not descr.lstrip("<>|=").startswith(("O", "V"))
+    return tuple(int(n) for n in meta["shape"]), plain
 
 
 def file_kind(source: str) -> str | None:
@@ -204,9 +211,10 @@ def _check_table(cols: Columns, spec: Any) -> list[Finding]:
         hint = f"add target: <column>; columns: {', '.join(cols.names[:12])}"
         return [error(("data",), "data-target-required", msg, hint)]
     targets = as_list(data.target)
-    found = _named(targets, cols.names, "target", data.target, "column")
+    odd = _odd_header(cols.names) if file_kind(data.source) == "csv" else None
+    found = _named(targets, cols.names, "target", data.target, "column", odd)
     if data.features is not None:
-        found += _named(data.features, cols.names, "features", data.features, "column")
+        found += _named(data.features, cols.names, "features", data.features, "column", odd)
         overlap = sorted(set(targets) & set(data.features))
         if overlap:
             msg = f"column '{overlap[0]}' is both a target and a feature"
@@ -241,8 +249,26 @@ def _target_count(n: int, spec: Any) -> list[Finding]:
     return []
 
 
+def _odd_header(names: tuple[str, ...]) -> str | None:
+    """Why a csv header may not name the columns: it is a data row, or not comma-separated."""
+    try:
+        [float(name) for name in names]
+    except ValueError:
+        pass
+    else:
+        return "the first row holds numbers: a csv file needs a header row naming its columns"
+    if len(names) == 1 and any(sep in names[0] for sep in ";\t|"):
+        return "the header is one column: specc reads comma-separated files"
+    return None
+
+
 def _named(
-    names: list[str], available: tuple[str, ...], key: str, raw: Any, kind: str
+    names: list[str],
+    available: tuple[str, ...],
+    key: str,
+    raw: Any,
+    kind: str,
+    extra: str | None = None,
 ) -> list[Finding]:
     """`data-column-missing` for each listed name the file lacks (did-you-mean hint)."""
     found = []
@@ -252,11 +278,9 @@ def _named(
         path = ("data", key) if isinstance(raw, str) else ("data", key, i)
         msg = f"the data file has no {kind} '{name}'"
         shown = ", ".join(available[:12]) + (", ..." if len(available) > 12 else "")
-        found.append(
-            error(
-                path, "data-column-missing", msg, did_you_mean(name, available), f"{kind}s: {shown}"
-            )
-        )
+        close = None if extra else did_you_mean(name, available)
+        hints = (close, f"{kind}s: {shown}", extra)
+        found.append(error(path, "data-column-missing", msg, *hints))
     return found
 
 
@@ -268,7 +292,8 @@ def _check_npz(cols: Columns, spec: Any) -> list[Finding]:
         raw = getattr(data, key)
         if raw is not None and not isinstance(raw, str) and len(raw) != 1:
             msg = f"data.{key} of an npz source names one array key, got {len(raw)}"
-            found.append(error(("data", key), "data-npz-key", msg, f"write {key}: {raw[0]}"))
+            fix = f"[{raw[0]}]" if key == "features" else raw[0]  # features is always a list
+            found.append(error(("data", key), "data-npz-key", msg, f"write {key}: {fix}"))
     if found:
         return found
     x_key, y_key = npz_keys(data)
@@ -276,7 +301,22 @@ def _check_npz(cols: Columns, spec: Any) -> list[Finding]:
     found += _named([y_key], cols.names, "target", data.target, "array")
     if found:
         return found
+    for key in dict.fromkeys((x_key, y_key)):
+        if key in cols.objects:
+            msg = f"array '{key}' holds Python objects, which load only by unpickling"
+            hint = "save it with a numeric (or, for labels, string) dtype"
+            found.append(error(("data", "source"), "data-file-unreadable", msg, hint))
     x_shape, y_shape = cols.shapes[x_key], cols.shapes[y_key]
+    scalar = [k for k, shape in ((x_key, x_shape), (y_key, y_shape)) if not shape]
+    if scalar or x_shape[0] != y_shape[0]:
+        if scalar:
+            msg = f"array '{scalar[0]}' is a single value, not one row per example"
+        else:
+            msg = f"array '{x_key}' has {x_shape[0]} rows but '{y_key}' has {y_shape[0]}"
+        hint = "the first axis of both arrays counts the examples: make them equal"
+        found.append(error(("data", "source"), "data-row-mismatch", msg, hint))
+    if found:
+        return found
     found += _input_count(f"array '{x_key}' {fmt_shape(x_shape[1:])}", math.prod(x_shape[1:]), spec)
     targets = math.prod(y_shape[1:]) if len(y_shape) > 1 else 1
     return found + _target_count(targets, spec)

@@ -86,6 +86,9 @@ def _loss_mismatch(loss: str, rule: OutputRule, units: int, activation: str) -> 
     msg = f"loss '{loss}' needs a {wanted} output unit, but output.activation is '{activation}'"
     hint = f"{TASK_WORDS[rule.task].format(k=units)} use loss: {either(rule.losses)}"
     keep = f"or, to keep loss: {loss}, use output.activation: {needed[0]}"
+    if not any(output_rule(a, units) for a in needed):  # softmax needs >= 2 units
+        least = min(r.min_units for r in OUTPUT_RULES if r.activation == needed[0])
+        keep = f"or, to keep loss: {loss}, use output: {{units: {least}, activation: {needed[0]}}}"
     return error(("loss", "name"), "loss-output-mismatch", msg, hint, keep)
 
 
@@ -224,9 +227,11 @@ def _batch_size(ctx: Context) -> list[Finding]:
     rows = int(ds.rows * (1 - spec.data.split.val - spec.data.split.test))
     if spec.training.batch_size <= rows:
         return []
-    msg = f"batch_size {spec.training.batch_size} exceeds the ~{rows} training rows"
+    default = "" if "batch_size" in spec.training.model_fields_set else " (the default)"
+    msg = f"batch_size {spec.training.batch_size}{default} exceeds the ~{rows} training rows"
     msg += ": every epoch is a single step"
-    hint = f"use a batch_size well below {rows}, e.g. 32"
+    example = min(32, 2 ** max(0, (rows // 2).bit_length() - 1))  # a power of 2 <= rows / 2
+    hint = f"use a batch_size well below {rows}, e.g. {example}"
     return [warning(("training", "batch_size"), "batch-exceeds-data", msg, hint)]
 
 

@@ -220,6 +220,12 @@ def _csv_chunks(data: Path, model: Model, batch_size: int) -> Iterator[Chunk]:
         raise PredictError(f"{data}: the file is empty (a header row is expected)") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise PredictError(f"{data}: cannot parse as CSV: {exc}") from None
+    if len(names) == 1 and (";" in names[0] or "\t" in names[0]):
+        separator = "';'" if ";" in names[0] else "a tab"
+        raise PredictError(
+            f"{data}: the first line is one column '{names[0]}': its cells are separated by "
+            f"{separator}, but a csv file needs commas"
+        )
     headerless = bool(names) and all(_is_number(n) for n in names)
     if headerless:  # the first line is data: columns are taken by position
         names = [str(i + 1) for i in range(len(names))]

@@ -108,14 +108,19 @@ def run_train(spec_path: str, run_dir: str | None, overrides: list[str], resume:
     if resume:
         command.append("--resume")
     status = _run_child(command)
-    if status == 130:
+    if status < 0:  # killed by a signal (SIGINT while Python was still starting: 130)
+        status = 128 - status
+    if status == 130 and (out / "last.pt").is_file():
         print(
             f"resume with: specc train {spec_path} -o {out} --resume"
             + "".join(f" --set {o}" for o in overrides),
             file=sys.stderr,
         )
-    if status < 0:  # killed by a signal
-        return 128 - status
+    elif status == 130:
+        print(
+            "specc train: interrupted before the first checkpoint; nothing to resume",
+            file=sys.stderr,
+        )
     if status == EXIT_OK and program.onnx_opset is not None:
         return _export(out, program.onnx_opset)
     return status

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from specc.schema.common import NonNegFloat, PositiveFloat, Strict, with_shorthand
+from specc.schema.common import Float, NonNegFloat, PositiveFloat, Strict, with_shorthand
 
 
 class Plain(Strict):
@@ -28,7 +28,7 @@ class PRelu(Strict):
     """Leaky ReLU whose negative slope α is learned."""
 
     name: Literal["prelu"]
-    init: float = 0.25
+    init: Float = 0.25
     """Initial value of the learned slope."""
     per_channel: bool = False
     """Learn one slope per unit/channel instead of one shared slope."""

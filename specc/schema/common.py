@@ -5,13 +5,19 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 
 class Strict(BaseModel):
-    """Base of every spec model: unknown keys are errors, values are immutable."""
+    """Base of every spec model: unknown keys are errors, values are immutable, and numbers
+    are finite (`.nan` and `.inf` are refused)."""
 
     model_config = ConfigDict(
-        extra="forbid", frozen=True, use_attribute_docstrings=True, validate_default=True
+        extra="forbid",
+        frozen=True,
+        use_attribute_docstrings=True,
+        validate_default=True,
+        allow_inf_nan=False,
     )
 
 
@@ -34,17 +40,44 @@ def empty_params(value: Any) -> Any:
     return {} if value is None else value
 
 
-PositiveInt = Annotated[int, Field(ge=1)]
-NonNegInt = Annotated[int, Field(ge=0)]
-PositiveFloat = Annotated[float, Field(gt=0)]
-NonNegFloat = Annotated[float, Field(ge=0)]
-Probability = Annotated[float, Field(ge=0, lt=1)]
+def _not_a_boolean(kind: str, expected: str) -> BeforeValidator:
+    """Refuse true/false where a number is expected (Pydantic would read true as 1).
+
+    Placed after a type's `Field` bounds in `Annotated`, so the JSON Schema keeps them."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, bool):
+            raise PydanticCustomError(kind, f"Input should be {expected}")
+        return value
+
+    return BeforeValidator(check)
+
+
+NOT_BOOL_INT = _not_a_boolean("int_type", "a valid integer")
+NOT_BOOL_FLOAT = _not_a_boolean("float_type", "a valid number")
+
+MAX_SIZE = 2**31 - 1
+"""Largest size or count: keeps every integer of the generated code within torch's int32/int64."""
+MAX_SEED = 2**32 - 1
+"""Largest seed numpy accepts (`np.random.seed`)."""
+
+Int = Annotated[int, NOT_BOOL_INT]
+"""An integer; YAML's true/false are not 1/0 here."""
+Float = Annotated[float, NOT_BOOL_FLOAT]
+"""A finite number; YAML's true/false are not 1/0 here."""
+PositiveInt = Annotated[int, Field(ge=1, le=MAX_SIZE), NOT_BOOL_INT]
+NonNegInt = Annotated[int, Field(ge=0, le=MAX_SIZE), NOT_BOOL_INT]
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED), NOT_BOOL_INT]
+"""A random seed: numpy and torch take 0 to 2^32 - 1."""
+PositiveFloat = Annotated[float, Field(gt=0), NOT_BOOL_FLOAT]
+NonNegFloat = Annotated[float, Field(ge=0), NOT_BOOL_FLOAT]
+Probability = Annotated[float, Field(ge=0, lt=1), NOT_BOOL_FLOAT]
 """A probability in [0, 1): dropout rates, label smoothing, split fractions."""
 
-IntOrPair = int | Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=2, max_length=2)]
-"""A size given once for every spatial axis (3) or per axis ([3, 5])."""
+IntOrPair = PositiveInt | Annotated[list[PositiveInt], Field(min_length=2, max_length=2)]
+"""A size given once for every spatial axis (3) or per axis ([3, 5]), each >= 1."""
 
-Padding = Annotated[int, Field(ge=0)] | Literal["valid", "same"]
+Padding = NonNegInt | Literal["valid", "same"]
 """Zero padding in elements on each side, or `valid` (none) / `same` (keep the size at stride 1)."""
 
 

@@ -8,8 +8,12 @@ from pydantic import BeforeValidator, Discriminator, Field, Tag
 
 from specc.schema.activations import Activation
 from specc.schema.common import (
+    MAX_SIZE,
+    NOT_BOOL_FLOAT,
+    NOT_BOOL_INT,
     IntOrPair,
     NonNegFloat,
+    NonNegInt,
     Padding,
     PositiveFloat,
     PositiveInt,
@@ -60,7 +64,7 @@ class GaussianNoiseParams(Params):
 class BatchNormParams(Params):
     """Batch normalisation over the feature/channel axis (2d for images, 1d otherwise)."""
 
-    momentum: Annotated[float, Field(gt=0, le=1)] = 0.1
+    momentum: Annotated[float, Field(gt=0, le=1), NOT_BOOL_FLOAT] = 0.1
     """Weight of the current batch in the running statistics (PyTorch convention)."""
     eps: PositiveFloat = 1.0e-5
     """Added to the variance for numerical stability."""
@@ -78,7 +82,7 @@ class MaxoutParams(Params):
 
     units: PositiveInt
     """Number of output units."""
-    pieces: Annotated[int, Field(ge=2)] = 2
+    pieces: Annotated[int, Field(ge=2, le=MAX_SIZE), NOT_BOOL_INT] = 2
     """k, the number of linear pieces per unit."""
 
 
@@ -155,7 +159,7 @@ class Pool1dParams(Params):
     """Window size."""
     stride: PositiveInt | None = None
     """Step between windows; default: pool_size."""
-    padding: Annotated[int, Field(ge=0)] = 0
+    padding: NonNegInt = 0
     """Implicit padding on each side (at most half the window)."""
 
 
@@ -166,7 +170,7 @@ class Pool2dParams(Params):
     """Window size, one number or [height, width]."""
     stride: IntOrPair | None = None
     """Step between windows; default: pool_size."""
-    padding: Annotated[int, Field(ge=0)] = 0
+    padding: NonNegInt = 0
     """Implicit padding on each side (at most half the window)."""
 
 

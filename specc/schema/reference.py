@@ -136,7 +136,7 @@ def _type_text(prop: dict[str, Any]) -> str:
     if prop.get("type") == "array":
         return f"list of {_type_text(prop.get('items', {}))}"
     bounds = [
-        f"{sym} {prop[key]}"
+        f"{sym} {_LIMITS.get(prop[key], prop[key])}"
         for key, sym in (
             ("minimum", "≥"),
             ("exclusiveMinimum", ">"),
@@ -147,6 +147,10 @@ def _type_text(prop: dict[str, Any]) -> str:
     ]
     base = prop.get("type", "any")
     return f"{base} ({', '.join(bounds)})" if bounds else base
+
+
+_LIMITS = {2**31 - 1: "2³¹−1", 2**32 - 1: "2³²−1"}
+"""Integer limits (sizes, seeds) as the powers of two they are."""
 
 
 def _default_text(model: type[BaseModel], name: str) -> str:

@@ -7,10 +7,14 @@ from typing import Annotated, Literal
 from pydantic import Discriminator, Field, Tag, model_validator
 
 from specc.schema.common import (
+    NOT_BOOL_FLOAT,
+    NOT_BOOL_INT,
+    Float,
     NonNegFloat,
     PositiveFloat,
     PositiveInt,
     Probability,
+    Seed,
     Strict,
     first_key,
     with_shorthand,
@@ -27,7 +31,7 @@ class Split(Strict):
     """Fraction of rows for validation (early stopping, model selection)."""
     test: Probability = 0.2
     """Fraction of rows held out for the final test metrics."""
-    seed: int = 0
+    seed: Seed = 0
     """Seed of the shuffle that makes the split."""
     stratify: bool = True
     """Keep class proportions equal across splits (classification only)."""
@@ -53,7 +57,7 @@ class FlipAugment(Strict):
 
     axis: Literal["horizontal", "vertical"] = "horizontal"
     """horizontal: left-right mirror; vertical: upside-down."""
-    p: Annotated[float, Field(gt=0, le=1)] = 0.5
+    p: Annotated[float, Field(gt=0, le=1), NOT_BOOL_FLOAT] = 0.5
     """Probability of flipping each image."""
 
 
@@ -119,7 +123,7 @@ class Init(Strict):
         "auto", "he_normal", "he_uniform", "xavier_normal", "xavier_uniform", "orthogonal", "torch"
     ] = "auto"
     """auto: He for the ReLU family, Xavier for tanh/sigmoid/linear; torch: PyTorch's defaults."""
-    bias: float = 0.0
+    bias: Float = 0.0
     """Constant every bias starts at."""
 
 
@@ -189,7 +193,7 @@ Loss = with_shorthand(
 class LpPenalty(Strict):
     """alpha/p · Σ|w|^p over the weights."""
 
-    p: Annotated[float, Field(ge=1)]
+    p: Annotated[float, Field(ge=1), NOT_BOOL_FLOAT]
     """The norm's exponent (≥ 1)."""
     alpha: NonNegFloat
     """Penalty strength."""
@@ -236,7 +240,7 @@ class LinearSchedule(Strict):
     """lr falls linearly from lr0 to end_factor·lr0 over `epochs` epochs, then stays."""
 
     name: Literal["linear"]
-    end_factor: Annotated[float, Field(ge=0, le=1)] = 0.0
+    end_factor: Annotated[float, Field(ge=0, le=1), NOT_BOOL_FLOAT] = 0.0
     """Final lr as a fraction of lr0."""
     epochs: PositiveInt | None = None
     """Length of the ramp; default: training.epochs."""
@@ -248,7 +252,7 @@ class StepSchedule(Strict):
     name: Literal["step"]
     step_size: PositiveInt
     """Epochs between decays."""
-    gamma: Annotated[float, Field(gt=0, le=1)] = 0.1
+    gamma: Annotated[float, Field(gt=0, le=1), NOT_BOOL_FLOAT] = 0.1
     """Factor applied at each decay."""
 
 
@@ -256,7 +260,7 @@ class ExponentialSchedule(Strict):
     """lr = lr0 · gamma^epoch."""
 
     name: Literal["exponential"]
-    gamma: Annotated[float, Field(gt=0, le=1)]
+    gamma: Annotated[float, Field(gt=0, le=1), NOT_BOOL_FLOAT]
     """Factor applied every epoch."""
 
 
@@ -276,7 +280,7 @@ class PlateauSchedule(Strict):
     name: Literal["plateau"]
     monitor: str = "val_loss"
     """Metric watched (same names as stopping.early.monitor)."""
-    factor: Annotated[float, Field(gt=0, lt=1)] = 0.1
+    factor: Annotated[float, Field(gt=0, lt=1), NOT_BOOL_FLOAT] = 0.1
     """Factor applied on a plateau."""
     patience: PositiveInt = 5
     """Epochs without improvement before lowering lr."""
@@ -303,7 +307,9 @@ Schedule = with_shorthand(
 )
 """A learning-rate schedule, by name or with options."""
 
-Betas = Annotated[list[Annotated[float, Field(ge=0, lt=1)]], Field(min_length=2, max_length=2)]
+Betas = Annotated[
+    list[Annotated[float, Field(ge=0, lt=1), NOT_BOOL_FLOAT]], Field(min_length=2, max_length=2)
+]
 
 
 class Sgd(Strict):
@@ -312,7 +318,7 @@ class Sgd(Strict):
     name: Literal["sgd"]
     lr: PositiveFloat = 0.01
     """Initial learning rate lr0."""
-    momentum: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    momentum: Annotated[float, Field(ge=0, lt=1), NOT_BOOL_FLOAT] = 0.0
     """Momentum coefficient α of the velocity v ← αv − ε∇."""
     nesterov: bool = False
     """Use Nesterov momentum (needs momentum > 0)."""
@@ -344,9 +350,9 @@ class RmsProp(Strict):
     name: Literal["rmsprop"]
     lr: PositiveFloat = 1.0e-3
     """Initial learning rate lr0."""
-    rho: Annotated[float, Field(gt=0, lt=1)] = 0.9
+    rho: Annotated[float, Field(gt=0, lt=1), NOT_BOOL_FLOAT] = 0.9
     """Decay rate ρ of the squared-gradient average."""
-    momentum: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    momentum: Annotated[float, Field(ge=0, lt=1), NOT_BOOL_FLOAT] = 0.0
     """Momentum coefficient."""
     eps: PositiveFloat = 1.0e-7
     """Added to the denominator for numerical stability."""
@@ -403,7 +409,7 @@ class Training(Strict):
     """Upper bound on the number of epochs."""
     batch_size: PositiveInt = 32
     """Examples per minibatch."""
-    seed: int = 0
+    seed: Seed = 0
     """Seed of initialisation, shuffling, dropout and noise."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """auto: cuda when available, else cpu."""
@@ -437,7 +443,7 @@ class Stopping(Strict):
 class Onnx(Strict):
     """ONNX export settings."""
 
-    opset: Annotated[int, Field(ge=13, le=23)] = 18
+    opset: Annotated[int, Field(ge=13, le=23), NOT_BOOL_INT] = 18
     """ONNX opset version."""
 
 

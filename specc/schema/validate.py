@@ -97,7 +97,7 @@ def validate(
         return model_cls.model_validate(value), []
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
-    issues = [_issue(err, value) for err in errors]
+    issues = _explained_missing_dropped([_issue(err, value) for err in errors])
     diags: list[Diagnostic] = []
     for group in _select(issues):
         diag = _diagnose(group, model_cls, value, tree or PosTree(Pos(1, 1)), file)
@@ -162,6 +162,25 @@ def _issue(err: dict, value: Any) -> _Issue:
     code = _code(err["type"])
     weak = code == "invalid-type" or err["type"] in ("literal_error", "enum")
     return _Issue(err, path, trailing, code, weak)
+
+
+def _explained_missing_dropped(issues: list[_Issue]) -> list[_Issue]:
+    """Drop a missing key that a misspelt key beside it explains (`nmae:` for `name:`): the
+    unknown key's did-you-mean says it all, and one slip gives one diagnostic."""
+    misspelt: dict[Path, list[str]] = {}
+    for i in issues:
+        if i.err["type"] == "extra_forbidden":
+            key = str(i.err["loc"][-1])
+            parent = i.path[:-1] if i.path and i.path[-1] == key else i.path
+            misspelt.setdefault(parent, []).append(key)
+    return [
+        i
+        for i in issues
+        if not (
+            i.err["type"] == "missing"
+            and any(did_you_mean(w, [str(i.err["loc"][-1])]) for w in misspelt.get(i.path, []))
+        )
+    ]
 
 
 def _code(err_type: str) -> str:
@@ -230,7 +249,15 @@ def _alternatives(group: list[_Issue]) -> tuple[str, str, tuple[str | None, ...]
         for name in _literals(i.err.get("ctx", {}).get("expected", ""))
     ]
     code = "unknown-name" if names else "invalid-type"
-    return code, message, (did_you_mean(found, names) if names else None,)
+    return (
+        code,
+        message,
+        (
+            did_you_mean(found, names)
+            if names
+            else _bool_hint(found, [i.err["type"] for i in group]),
+        ),
+    )
 
 
 def _make(pos: Pos, file: str, code: str, message: str, hints: Sequence[str | None]) -> Diagnostic:
@@ -248,13 +275,17 @@ def _generic(issue: _Issue, model_cls: Any, value: Any, tree: PosTree) -> Handle
     err, path = issue.err, issue.path
     where, got = _where(path), _describe(err["input"])
     ctx = err.get("ctx") or {}
+    hint = None
     if issue.code == "invalid-type":
         message = f"{where}expected {_expected(err)}, got {got}"
+        hint = _bool_hint(err["input"], [err["type"]])
     elif err["type"] in _BOUNDS:
         key, op = _BOUNDS[err["type"]]
         message = f"{where}must be {op} {_number(ctx[key])}, got {got}"
     elif err["type"] in ("too_short", "too_long", "string_too_short", "string_too_long"):
         message = f"{where}{_length(err['type'], ctx)}, got {ctx.get('actual_length', got)}"
+    elif err["type"] == "finite_number":
+        message = f"{where}must be a finite number, got {got}"
     elif err["type"] == "multiple_of":
         message = f"{where}must be a multiple of {ctx['multiple_of']}, got {got}"
     elif err["type"] in ("value_error", "assertion_error") and "error" in ctx:
@@ -263,7 +294,7 @@ def _generic(issue: _Issue, model_cls: Any, value: Any, tree: PosTree) -> Handle
         message = f"{where}{got} does not match the pattern {ctx['pattern']}"
     else:
         message = f"{where}{_lower_first(err['msg'])}, got {got}"
-    return tree.locate(path), issue.code, message, ()
+    return tree.locate(path), issue.code, message, (hint,)
 
 
 def _extra(issue: _Issue, model_cls: Any, value: Any, tree: PosTree) -> Handled:
@@ -275,6 +306,9 @@ def _extra(issue: _Issue, model_cls: Any, value: Any, tree: PosTree) -> Handled:
     others = [k for k in allowed if k != key]
     hint = did_you_mean(key, others) or (f"allowed here: {', '.join(others)}" if others else "")
     here = _at(value, parent)
+    owners = _owners(model_cls, parent, value, key)
+    if owners and key not in allowed and isinstance(here, dict) and "name" in here:
+        hint = f"'{key}' is an option of {_either(owners)}, not of {here['name']}"
     if key in allowed and isinstance(here, dict):  # valid on its own, not in this company
         rest = ", ".join(f"'{k}'" for k in here if k != key)
         hint = f"'{key}' cannot be combined with {rest}" + (
@@ -310,6 +344,18 @@ def _literal(issue: _Issue, model_cls: Any, value: Any, tree: PosTree) -> Handle
 _BOOL_HINT = "YAML reads yes/no/on/off/true/false as booleans: quote the word to mean text"
 
 
+_NUMBER_ERRORS = ("int_type", "int_parsing", "float_type", "float_parsing")
+
+
+def _bool_hint(found: Any, err_types: Sequence[str]) -> str | None:
+    """Where a boolean stands in for a number or text: say that YAML read a word as one."""
+    if not isinstance(found, bool):
+        return None
+    if any(t in _NUMBER_ERRORS for t in err_types):
+        return "YAML reads yes/no/on/off/true/false as booleans: write a number here"
+    return _BOOL_HINT if "string_type" in err_types else None
+
+
 def _tag_invalid(issue: _Issue, model_cls: Any, value: Any, tree: PosTree) -> Handled:
     """An unknown name selecting a union member: at the name, whether value or key."""
     ctx = issue.err.get("ctx") or {}
@@ -335,6 +381,11 @@ def _tag_missing(issue: _Issue, model_cls: Any, value: Any, tree: PosTree) -> Ha
     listed = f"expected one of: {', '.join(tags)}" if tags else None
     if re.fullmatch(r"'\w+'", discriminator) and isinstance(err["input"], dict):
         key = discriminator.strip("'")
+        for written in err["input"]:  # `{nme: relu}`: the key is there, misspelt
+            hint = did_you_mean(str(written), [key])
+            if hint and written != key:
+                message = f"{_where(path)}unknown key '{written}'"
+                return tree.locate_key((*path, written)), "unknown-key", message, (hint, listed)
         inside = f" in '{_dotted(path)}'" if path else ""
         return tree.locate(path), "missing-key", f"missing required key '{key}'{inside}", (listed,)
     got = err["input"]
@@ -498,12 +549,31 @@ def _keys_match(model: Any, value: dict) -> bool:
     return set(value) <= set(_field_keys(model))
 
 
+def _owners(model_cls: Any, path: Path, value: Any, key: str) -> list[str]:
+    """The `name`s of the union members at `path` that do have `key` (momentum: sgd, rmsprop)."""
+    names: list[str] = []
+    for tp, _ in _types_at(model_cls, path[:-1], value) if path else []:
+        for sub in _step(tp, path[-1]):
+            for member, _ in _leaves(sub):
+                if not _is_model(member) or key not in _field_keys(member):
+                    continue
+                for field_key, f in _fields(member):
+                    if field_key == "name" and get_origin(f.annotation) is Literal:
+                        names += [str(a) for a in get_args(f.annotation)]
+    return list(dict.fromkeys(names))
+
+
+def _either(names: list[str]) -> str:
+    """'sgd', 'sgd or rmsprop', 'a, b or c'."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
 def _union_tags(model_cls: Any, path: Path, value: Any, field: str) -> list[str]:
     """Tags of the union at `path`: `Tag(...)` metadata, or the Literal values of `field`."""
     tags: list[str] = []
-    for tp, meta in _types_at(model_cls, path[:-1], value) if path else []:
+    for tp, _ in _types_at(model_cls, path[:-1], value) if path else []:
         for sub in _step(tp, path[-1]):
-            for member, member_meta in _leaves(sub, meta):
+            for member, member_meta in _leaves(sub):
                 tags += [m.tag for m in member_meta if isinstance(m, Tag)]
                 if _is_model(member):
                     for key, f in _fields(member):

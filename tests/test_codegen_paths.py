@@ -1,0 +1,33 @@
+"""Generated code stays lint-clean wherever the spec lives: a long spec path (the header names
+it) must not produce over-long lines. CI clones into deep directories; users do too."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from ruff.__main__ import find_ruff_bin
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_long_spec_path_keeps_generated_code_lint_clean(tmp_path: Path) -> None:
+    deep = tmp_path / ("a-rather-long-directory-name-" * 3) / "and-another-level-of-nesting"
+    deep.mkdir(parents=True)
+    spec = deep / "iris.yaml"
+    shutil.copy(ROOT / "specs" / "iris.yaml", spec)
+    out = tmp_path / "out"
+    subprocess.run(
+        [sys.executable, "-m", "specc", "compile", str(spec), "-o", str(out)],
+        cwd=ROOT, check=True, capture_output=True,
+    )  # fmt: skip
+    assert str(spec) in (out / "model.py").read_text()  # the header still names the spec
+    lint = subprocess.run(
+        [os.fsdecode(find_ruff_bin()), "check", "--isolated", "--line-length", "100",
+         "--select", "E,F,W,I,B,UP", str(out)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert lint.returncode == 0, lint.stdout
