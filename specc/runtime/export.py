@@ -223,20 +223,7 @@ def _read_weights(path: Path) -> dict[str, torch.Tensor]:
 # --- what the graph carries -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Interface:
-    """The model's interface as the run describes it."""
-
-    name: str
-    task: str
-    input_shape: tuple[int, ...]
-    units: int
-    labels: list[str] | None
-    features: list[str] | None
-    targets: list[str] | None
-
-
-def interface(run: Run, shape: tuple[int, ...], units: int, splits: Any | None) -> Interface:
+def interface(run: Run, shape: tuple[int, ...], units: int, splits: Any | None) -> oc.Interface:
     """Task, labels and feature names from summary.json, the spec and the data."""
     spec, summary = run.spec, run.summary
     activation = summary.get("output_activation") or (spec.get("output") or {}).get("activation")
@@ -248,7 +235,7 @@ def interface(run: Run, shape: tuple[int, ...], units: int, splits: Any | None) 
     if features is not None and len(features) != math.prod(shape):
         features = None  # names that do not describe the input cannot match columns
     features = [str(f) for f in features] if features is not None else None
-    return Interface(
+    return oc.Interface(
         spec["name"], task, shape, units, labels, features, _targets(spec, task, units)
     )
 
@@ -288,7 +275,7 @@ def _targets(spec: dict[str, Any], task: str, units: int) -> list[str] | None:
     return [str(name) for name in names]
 
 
-def metadata(iface: Interface, spec: dict[str, Any]) -> dict[str, str]:
+def metadata(iface: oc.Interface, spec: dict[str, Any]) -> dict[str, str]:
     """The `specc.*` metadata properties (contract §6 plus features, task, version)."""
     props = {
         oc.META_NAME: iface.name,

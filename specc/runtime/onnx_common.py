@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
@@ -29,6 +30,19 @@ META_VERSION = "specc.version"
 META_TARGETS = "specc.targets"
 
 TASKS = ("regression", "binary", "multilabel", "multiclass")
+
+
+@dataclass(frozen=True)
+class Interface:
+    """A model's interface: what export writes into the graph's metadata and predict reads."""
+
+    name: str
+    task: str
+    input_shape: tuple[int, ...]
+    units: int
+    labels: list[str] | None
+    features: list[str] | None
+    targets: list[str] | None
 
 
 class CommandError(Exception):

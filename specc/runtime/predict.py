@@ -48,18 +48,12 @@ class PredictError(oc.CommandError):
 
 
 @dataclass(frozen=True)
-class Model:
-    """An exported specc model: its session and interface, read from the graph and metadata."""
+class Model(oc.Interface):
+    """An exported specc model: its interface, read back from the graph and metadata, and the
+    ONNX Runtime session that runs it."""
 
     path: Path
     session: Any
-    name: str
-    task: str
-    input_shape: tuple[int, ...]
-    units: int
-    labels: list[str] | None
-    features: list[str] | None
-    targets: list[str] | None
 
     @property
     def n_features(self) -> int:
@@ -100,15 +94,15 @@ def open_model(path: str | Path) -> Model:
         raise PredictError(f"{path}: the graph's input or output shape is not [batch, ...] fixed")
     task = meta[oc.META_TASK]
     return Model(
-        path,
-        sess,
-        meta[oc.META_NAME],
-        task,
-        tuple(shape),
-        int(units),
-        _labels(oc.json_list(meta, oc.META_LABELS), task, int(units)),
-        oc.json_list(meta, oc.META_FEATURES),
-        oc.json_list(meta, oc.META_TARGETS),
+        name=meta[oc.META_NAME],
+        task=task,
+        input_shape=tuple(shape),
+        units=int(units),
+        labels=_labels(oc.json_list(meta, oc.META_LABELS), task, int(units)),
+        features=oc.json_list(meta, oc.META_FEATURES),
+        targets=oc.json_list(meta, oc.META_TARGETS),
+        path=path,
+        session=sess,
     )
 
 
