@@ -17,14 +17,17 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_long_spec_path_keeps_generated_code_lint_clean(tmp_path: Path) -> None:
     deep = tmp_path / ("a-rather-long-directory-name-" * 3) / "and-another-level-of-nesting"
     deep.mkdir(parents=True)
-    spec = deep / "iris.yaml"
-    shutil.copy(ROOT / "specs" / "iris.yaml", spec)
-    out = tmp_path / "out"
+    spec = deep / "digit_properties.yaml"
+    shutil.copy(ROOT / "specs" / "digit_properties.yaml", spec)
+    # its data file far from the output folder: the relative path in data.py gets long
+    shutil.copytree(ROOT / "specs" / "data", deep / "data")
+    out = tmp_path / "o" / ("nested-output-folder-" * 3) / "out"
     subprocess.run(
         [sys.executable, "-m", "specc", "compile", str(spec), "-o", str(out)],
         cwd=ROOT, check=True, capture_output=True,
     )  # fmt: skip
     assert str(spec) in (out / "model.py").read_text()  # the header still names the spec
+    assert "digit_properties.csv" in (out / "data.py").read_text()
     lint = subprocess.run(
         [os.fsdecode(find_ruff_bin()), "check", "--isolated", "--line-length", "100",
          "--select", "E,F,W,I,B,UP", str(out)],

@@ -15,7 +15,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from specc.analysis.ir import Program
-from specc.codegen.render import header
+from specc.codegen.render import LINE_LENGTH, header
 
 SKLEARN_LOADERS = {
     "iris": "load_iris",
@@ -52,6 +52,17 @@ class Constant:
     """A Python literal (repr) of the value."""
     key: str
     """The spec key it comes from, for the comment."""
+
+    @property
+    def line(self) -> str:
+        """`NAME = value  # key`; a line too long for that puts the comment above, and a value
+        no line can hold (a deep data path) tells the linter so."""
+        code = f"{self.name} = {self.value}"
+        line = f"{code}  # {self.key}"
+        if len(line) <= LINE_LENGTH:
+            return line
+        noqa = "  # noqa: E501" if len(code) > LINE_LENGTH else ""
+        return f"# {self.key}\n{code}{noqa}"
 
 
 @dataclass(frozen=True)
