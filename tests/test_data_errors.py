@@ -11,6 +11,13 @@ import pytest
 from test_train_codegen import DATA, compile_to, import_data, write_spec
 
 IRIS_CSV = DATA / "iris_string_labels.csv"
+NPZ_SPEC = """\
+name: diab
+data: {source: %s}
+input: {shape: [10]}
+output: {units: 1, activation: linear}
+training: {epochs: 1}
+""" % (DATA / "diabetes.npz")
 SPEC = """\
 name: flowers
 data:
@@ -114,14 +121,7 @@ def test_parquet_and_npz_errors(tmp_path):
     with pytest.raises(data.DataError, match="cannot read the file as parquet"):
         data.load(str(bad_file(tmp_path, good_rows())))
 
-    npz_spec = """\
-name: diab
-data: {source: %s}
-input: {shape: [10]}
-output: {units: 1, activation: linear}
-training: {epochs: 1}
-""" % (DATA / "diabetes.npz")
-    npz = compile_to(write_spec(tmp_path, npz_spec, "n.yaml"), tmp_path / "npz")
+    npz = compile_to(write_spec(tmp_path, NPZ_SPEC, "n.yaml"), tmp_path / "npz")
     data = import_data(npz)
     x = np.ones((20, 10), dtype=np.float32)
     x[13, 4] = np.nan
@@ -219,14 +219,7 @@ def test_npz_scalar_array_and_parquet_string_feature(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    npz_spec = """\
-name: diab
-data: {source: %s}
-input: {shape: [10]}
-output: {units: 1, activation: linear}
-training: {epochs: 1}
-""" % (DATA / "diabetes.npz")
-    npz = compile_to(write_spec(tmp_path, npz_spec, "n.yaml"), tmp_path / "npz")
+    npz = compile_to(write_spec(tmp_path, NPZ_SPEC, "n.yaml"), tmp_path / "npz")
     np.savez(tmp_path / "scalar.npz", x=np.float64(3.0), y=np.zeros(20))
     proc = run_with(npz, tmp_path / "scalar.npz", tmp_path)  # was a TypeError traceback
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
