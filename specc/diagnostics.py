@@ -4,11 +4,52 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 Severity = Literal["error", "warning"]
+
+
+QUOTE_LIMIT = 60
+"""Characters of a quoted value that a message shows before '…'."""
+MESSAGE_LIMIT = 1000
+"""Characters of a message or hint that a rendering shows before '…' (the last guarantee)."""
+
+# C0 and C1 controls, DEL, the Unicode line/paragraph separators, zero-width and bidi
+# controls, the BOM: characters that break a one-line diagnostic or hide what it says.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape(text: str) -> str:
+    """`text` on one visible line: control and invisible characters as `\\n`, `\\x85`, `\\u2028`."""
+    return _UNPRINTABLE.sub(_escape_char, text)
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    """The escape sequence of one character."""
+    ch = match.group()
+    return _ESCAPES.get(ch) or (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` escaped (see `escape`) and cut to at most `limit` characters, ending in '…'."""
+    text = escape(text[: limit + 1])  # escaping only lengthens: cut first, for a 1 MB value
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def quoted(value: object, limit: int = QUOTE_LIMIT, quote: str = "'") -> str:
+    """A value as a message quotes it: `'relu'`; escaped and shortened, so one line.
+
+    Use it wherever a message or hint echoes what the user wrote (a key, a name, a value).
+    """
+    try:
+        text = str(value)
+    except ValueError:  # an int beyond sys.get_int_max_str_digits()
+        return "an integer too long to show"
+    return f"{quote}{shorten(text, limit)}{quote}"
 
 
 @dataclass(frozen=True, order=True)
@@ -24,14 +65,22 @@ class Diagnostic:
     hints: tuple[str, ...] = field(default=())
 
     def render(self) -> str:
-        """Render as `FILE:LINE:COL: SEVERITY[CODE]: MESSAGE` plus indented hint lines."""
-        head = f"{self.file}:{self.line}:{self.col}: {self.severity}[{self.code}]: {self.message}"
-        return "\n".join([head, *(f"  hint: {h}" for h in self.hints)])
+        """Render as `FILE:LINE:COL: SEVERITY[CODE]: MESSAGE` plus indented hint lines.
+
+        Each of them is one line whatever the text holds: control characters are escaped
+        and messages cut at MESSAGE_LIMIT characters.
+        """
+        message = shorten(self.message, MESSAGE_LIMIT)
+        head = (
+            f"{escape(self.file)}:{self.line}:{self.col}: {self.severity}[{self.code}]: {message}"
+        )
+        return "\n".join([head, *(f"  hint: {shorten(h, MESSAGE_LIMIT)}" for h in self.hints)])
 
     def to_json(self) -> dict:
-        """A JSON-ready mapping (hints as a list)."""
+        """A JSON-ready mapping (hints as a list), message and hints as `render` shows them."""
         d = asdict(self)
-        d["hints"] = list(self.hints)
+        d["message"] = shorten(self.message, MESSAGE_LIMIT)
+        d["hints"] = [shorten(h, MESSAGE_LIMIT) for h in self.hints]
         return d
 
 
