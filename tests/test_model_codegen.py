@@ -32,6 +32,7 @@ from specc.analysis.ir import (  # noqa: E402
     ScheduleIR,
     TrainingIR,
 )
+from specc.codegen.literals import header  # noqa: E402
 from specc.codegen.model_ctx import model_context  # noqa: E402
 from specc.codegen.render import environment, format_source  # noqa: E402
 
@@ -145,7 +146,8 @@ def program(
 
 def render(prog: Program) -> str:
     """model.py for a program, formatted as `specc compile` writes it."""
-    text = environment().get_template("model.py.j2").render(program=prog, model=model_context(prog))
+    template = environment().get_template("model.py.j2")
+    text = template.render(header=header(prog.spec_path), program=prog, model=model_context(prog))
     return format_source(text, "model.py")
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from specc.codegen.render import compile_program, write_files
+from specc.analysis.ir import Program
+from specc.codegen.render import compile_program, spec_label, write_files
 from specc.diagnostics import Diagnostic, render_text
 
 GENERATED = Path("generated")
@@ -29,6 +30,18 @@ class SpecError(Exception):
         self.diagnostics = diagnostics
 
 
+def compile_spec(
+    program: Program, spec_path: str | Path, root: Path, folder: Path | None = None
+) -> dict[Path, str]:
+    """The one compile step of `specc compile`, `--check` and the golden test: the files of
+    `program` (checked from spec_path) under folder (default generated/<name>, relative to root,
+    or absolute), keyed by that path. The header names the spec by `spec_label(spec_path, root)`,
+    so every spelling of the same file compiles to the same bytes."""
+    folder = GENERATED / program.name if folder is None else folder
+    rendered = compile_program(program, (root / folder).resolve(), spec_label(spec_path, root))
+    return {folder / name: text for name, text in rendered.items()}
+
+
 def regenerate(spec_paths: Iterable[str | Path], root: Path | None = None) -> dict[Path, str]:
     """Compile each spec into `generated/<name>/<file>` (paths relative to root, default the
     working directory). Raises SpecError with every spec's errors if any spec does not compile."""
@@ -38,17 +51,12 @@ def regenerate(spec_paths: Iterable[str | Path], root: Path | None = None) -> di
     files: dict[Path, str] = {}
     errors: list[Diagnostic] = []
     for spec_path in sorted(Path(p) for p in spec_paths):
-        path = spec_path if spec_path.is_absolute() else Path.cwd() / spec_path
-        # the generated header names the spec relative to root, wherever the caller runs
-        shown = _relative(path.resolve(), base)
-        checked = check_text(path.read_text(encoding="utf-8"), shown, path.resolve().parent)
-        program = checked.program
-        if program is None or not checked.ok:
+        path = spec_path.resolve()
+        checked = check_text(path.read_text(encoding="utf-8"), _relative(path, base), path.parent)
+        if checked.program is None or not checked.ok:
             errors += [d for d in checked.diagnostics if d.severity == "error"]
             continue
-        folder = GENERATED / program.name
-        for name, text in compile_program(program, (base / folder).resolve()).items():
-            files[folder / name] = text
+        files.update(compile_spec(checked.program, path, base))
     if errors:
         raise SpecError(errors)
     return files
@@ -98,7 +106,8 @@ def stale(spec_paths: Iterable[str | Path], root: Path, *, every_folder: bool = 
 
 
 def _relative(path: Path, root: Path) -> str:
-    """path relative to root in POSIX form when it lies under root, else as given."""
+    """path relative to root in POSIX form when it lies under root, else as given (how
+    diagnostics name a spec; the generated header uses `spec_label`)."""
     try:
         return path.relative_to(root).as_posix()
     except ValueError:

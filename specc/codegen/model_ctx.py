@@ -7,16 +7,12 @@ residual block (inner blocks first) and the model class itself; each holds `__in
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from specc.analysis.ir import ActivationIR, LayerIR, Program, Shape
-from specc.codegen.render import header
-
-LINE_LENGTH = 100
-"""Line length of the generated code (ruff format and check run with it)."""
+from specc.codegen.literals import docstring, py, py_float
 
 HELPER_ORDER = ("Standardize", "MinMaxScale", "GaussianNoise", "Maxout", "RBF", "SeparableConv2d")
 """Custom modules model.py may define, in the order they appear in the file."""
@@ -43,7 +39,6 @@ class BlockCode:
 class ModelCode:
     """Everything templates/model.py.j2 places, as ready-made strings."""
 
-    header: str
     docstring: str
     import_sections: tuple[tuple[str, ...], ...]
     """Import lines grouped as isort wants them: standard library, then third party."""
@@ -92,15 +87,10 @@ def shape_comment(shape: Shape) -> str:
     return "[" + ", ".join(["batch", *(str(d) for d in shape)]) + "]"
 
 
-def py_float(value: float) -> str:
-    """A float literal as Python writes it (0.01, 1e-05, 3.0)."""
-    return repr(float(value))
-
-
 def size(value: Any) -> str:
     """A kernel/stride/padding argument: `3` for 3 or (3, 3), `(3, 5)` for a non-square pair."""
     if isinstance(value, str):
-        return repr(value).replace("'", '"')
+        return py(value)
     if isinstance(value, (tuple, list)):
         if len(set(value)) == 1:
             return str(value[0])
@@ -113,19 +103,6 @@ def is_default(value: Any, default: int) -> bool:
     if isinstance(value, (tuple, list)):
         return all(v == default for v in value)
     return value == default
-
-
-def docstring(text: str, indent: int = 8) -> str:
-    """A docstring literal for free text at an indentation: one line when it fits in 100
-    columns, else wrapped, its continuation lines indented to match."""
-    line = " ".join(text.split()).replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
-    if line.endswith('"'):
-        line += " "
-    if indent + len(line) + 6 <= LINE_LENGTH:
-        return f'"""{line}"""'
-    lines = textwrap.wrap(line, LINE_LENGTH - indent - 3, break_on_hyphens=False)
-    pad = "\n" + " " * indent
-    return '"""' + pad.join(lines) + pad + '"""'
 
 
 def _call(func: str, *args: str, **kwargs: str) -> str:
@@ -630,7 +607,7 @@ def _normalizer(program: Program, out: _Collector) -> str:
 
 def tuple_repr(values: tuple[int, ...]) -> str:
     """`(64,)`, `(1, 8)`: a tuple literal of ints."""
-    return repr(tuple(int(v) for v in values))
+    return py(tuple(int(v) for v in values))
 
 
 def _predict(activation: str) -> tuple[str, str]:
@@ -666,10 +643,9 @@ def model_context(program: Program) -> ModelCode:
         third += ("import torch.nn.functional as F",)
     predict_doc, predict_expr = _predict(model.output_activation)
     spec_init = program.resolved.get("init", {})
-    summary = program.description or f"The {program.name} model."
+    summary = " ".join((program.description or "").split()) or f"The {program.name} model."
     units = model.output.options["units"]
     return ModelCode(
-        header=header(program.spec_path),
         docstring=docstring(f"{program.name}: {summary}", indent=0),
         import_sections=tuple(s for s in (stdlib, third) if s),
         helpers=tuple(h for h in HELPER_ORDER if h in out.helpers),
