@@ -1,6 +1,8 @@
 """The front end as one call: read -> YAML with positions -> overrides -> schema -> analysis.
 
-Each stage returns diagnostics; a later stage runs only when the earlier one has no errors.
+Each stage returns diagnostics, and a later stage checks whatever the earlier ones left
+valid: the loader's recoverable errors (a duplicate key) still give a value to validate, and
+analysis runs each rule whose sections validated. The Program exists only without errors.
 Nothing here imports torch.
 """
 
@@ -31,25 +33,32 @@ class Checked:
 def check_text(text: str, file: str, spec_dir: Path, overrides: list[str] | None = None) -> Checked:
     """Check a spec given as text; `file` is how diagnostics name it."""
     from specc.analysis.analyze import analyze
-    from specc.schema.validate import validate
+    from specc.schema.validate import validate_sections
     from specc.source.overrides import apply_overrides
     from specc.source.yamlpos import load_yaml
 
     value, tree, diags = load_yaml(text, file)
-    if has_errors(diags):
+    if value is None:
         return Checked(file, None, diags)
     if overrides:
         value, tree, more = apply_overrides(value, tree, list(overrides))
         diags += more
-        if has_errors(diags):
+        if has_errors(more):
             return Checked(file, None, diags)
-    spec, more = validate(Spec, value, tree, file)
-    diags += more
-    if spec is None or has_errors(diags):
+    sections, more = validate_sections(Spec, value, tree, file)
+    diags += _new_places(more, diags)
+    if sections.model is None:
         return Checked(file, None, diags)
-    program, more = analyze(spec, tree, file, spec_dir)
-    diags += more
+    program, more = analyze(sections.model, tree, file, spec_dir, sections.valid)
+    diags += _new_places(more, diags)
     return Checked(file, program if not has_errors(diags) else None, diags)
+
+
+def _new_places(later: list[Diagnostic], earlier: list[Diagnostic]) -> list[Diagnostic]:
+    """The later stage's diagnostics, less those at a node an earlier error is about: a
+    value the loader refused (an unsafe tag) is one problem, not also a wrong type."""
+    taken = {(d.file, d.line, d.col) for d in earlier if d.severity == "error"}
+    return [d for d in later if (d.file, d.line, d.col) not in taken]
 
 
 def check_file(path: str | Path, overrides: list[str] | None = None) -> Checked:

@@ -237,3 +237,105 @@ def test_no_heavy_imports() -> None:
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
+
+
+# --- issue 8: every error across stages, and the installed torch, through `specc check` --
+
+
+def check_json(spec: Path, env: dict[str, str] | None = None) -> tuple[int, list[tuple]]:
+    """`specc check --format json SPEC` in a subprocess: exit status, (line, code) pairs."""
+    import json
+    import os
+
+    done = subprocess.run(
+        [sys.executable, "-m", "specc", "check", "--format", "json", str(spec)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+    assert done.returncode in (0, 1), done.stderr
+    assert "Traceback" not in done.stderr
+    found = [(d["line"], d["code"]) for d in json.loads(done.stdout)["diagnostics"]]
+    return done.returncode, found
+
+
+def test_schema_error_does_not_hide_semantic_errors(tmp_path: Path) -> None:
+    """A bad dropout.rate (layers) and a loss that does not suit the output both report."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "name: case\ndata: {source: 'sklearn:iris'}\ninput: {shape: [4]}\nlayers:\n"
+        "  - dropout: {rate: 1.5}\noutput: {units: 3, activation: softmax}\n"
+        "loss: binary_cross_entropy\nstopping: {refit: continue}\n"
+    )
+    status, found = check_json(spec)
+    assert status == 1
+    assert found == [
+        (5, "out-of-range"),
+        (7, "loss-output-mismatch"),
+        (8, "refit-needs-early-stopping"),
+    ]
+
+
+def test_duplicate_key_does_not_hide_other_errors(tmp_path: Path) -> None:
+    """The loader's duplicate key is reported with the schema's and the analysis' errors."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "name: case\nname: again\ndata: {source: 'sklearn:iris'}\ninput: {shape: [4]}\n"
+        "layers:\n  - dense: {units: -1}\noutput: {units: 3, activation: softmax}\nloss: mse\n"
+    )
+    status, found = check_json(spec)
+    assert status == 1
+    assert [code for _, code in found] == ["duplicate-key", "out-of-range", "loss-output-mismatch"]
+
+
+def fake_torch(root: Path, version: str, libraries: list[str]) -> Path:
+    """A stand-in torch installation (dist-info and a lib/ folder) to put on PYTHONPATH.
+
+    Its `__init__` raises: `specc check` must find out what torch can do without importing it."""
+    (root / "torch" / "lib").mkdir(parents=True)
+    (root / "torch" / "__init__.py").write_text("raise ImportError('check imported torch')\n")
+    for name in libraries:
+        (root / "torch" / "lib" / name).write_bytes(b"")
+    info = root / f"torch-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: torch\nVersion: {version}\n")
+    return root
+
+
+CUDA_SPEC = (
+    "name: case\ndata: {source: 'sklearn:iris'}\ninput: {shape: [4]}\n"
+    "output: {units: 3, activation: softmax}\ntraining: {device: cuda}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("version", "libraries", "warned"),
+    [
+        ("2.13.0+cpu", ["libtorch_cpu.so"], True),
+        ("2.13.0", ["libtorch_cpu.so", "libc10.so"], True),
+        ("2.13.0", ["libtorch_cpu.so", "libtorch_cuda.so"], False),
+        ("2.13.0+rocm6.2", ["libtorch_cpu.so", "libtorch_hip.so"], False),
+    ],
+    ids=["cpu-suffix", "no-cuda-library", "cuda-build", "rocm-build"],
+)
+def test_cuda_device_with_a_cpu_only_torch_warns(
+    tmp_path: Path, version: str, libraries: list[str], warned: bool
+) -> None:
+    """`device: cuda` on a CPU-only torch is a check-time warning, found without importing it."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(CUDA_SPEC)
+    site = fake_torch(tmp_path / "site", version, libraries)
+    status, found = check_json(spec, {"PYTHONPATH": str(site)})
+    assert status == 0
+    assert found == ([(5, "cuda-unavailable")] if warned else [])
+
+
+def test_no_torch_no_cuda_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without torch installed `check` says nothing about the device."""
+    from specc.analysis import environment
+
+    monkeypatch.setattr(environment.importlib.util, "find_spec", lambda name: None)
+    assert environment.torch_has_cuda() is None
+    assert check_text(CUDA_SPEC, "spec.yaml", tmp_path).diagnostics == []

@@ -23,6 +23,8 @@ CASES = sorted(p for p in CASES_DIR.iterdir() if (p / "spec.yaml").is_file())
 UPDATE = os.environ.get("SPECC_UPDATE_CASES") == "1"
 HEAD = re.compile(r"^(.+?):(\d+):(\d+): (error|warning)\[([a-z0-9-]+)\]: ", re.MULTILINE)
 DOCS = Path(__file__).parent.parent / "docs" / "diagnostics.md"
+MACHINE_CODES = {"cuda-unavailable"}
+"""Codes whose output depends on the installed torch: tested in test_analysis.py instead."""
 
 
 def run_case(case: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, bool]:
@@ -60,7 +62,7 @@ def test_every_code_has_a_case_and_docs() -> None:
     seen = {h[3] for case in CASES for h in heads((case / "expected.txt").read_text())}
     documented = set(re.findall(r"^### `([a-z0-9-]+)`", DOCS.read_text(), re.MULTILINE))
     assert seen - documented == set(), "codes without a section in docs/diagnostics.md"
-    assert documented - seen == set(), "documented codes without a case folder"
+    assert documented - seen == MACHINE_CODES, "documented codes without a case folder"
 
 
 def test_case_names_are_unique_specs() -> None:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from specc.diagnostics import Diagnostic
+from specc.schema.common import Bool, Float, PositiveInt
 from specc.schema.validate import CODES, allowed_keys, resolve_loc, validate
 from specc.source.overrides import apply_overrides
 from specc.source.yamlpos import load_yaml
@@ -285,14 +286,32 @@ def test_exponent_without_a_dot_still_validates_as_a_float() -> None:
     assert model.optimizer.lr == 1e-4
 
 
-def test_yes_for_a_name_hints_at_yaml_booleans() -> None:
+def test_yes_is_text_not_a_boolean() -> None:
+    """YAML 1.2 (what editors read) takes yes/no as text: an error for a boolean, with a hint,
+    and a plain unknown name where a name is expected."""
+
     class Stop(Base):
         refit: Literal["none", "continue"] = "none"
+        restore: Bool = True
 
-    diags = check("refit: yes\n", Stop)
-    assert where(diags) == [(1, 8, "unknown-name")]
-    assert diags[0].message == "refit: must be one of none, continue, got true"
-    assert "quote the word" in diags[0].hints[0]
+    diags = check("refit: yes\nrestore: no\n", Stop)
+    assert where(diags) == [(1, 8, "unknown-name"), (2, 10, "invalid-type")]
+    assert diags[0].message == "refit: unknown name 'yes'"
+    assert diags[1].message == "restore: expected true or false, got 'no'"
+    assert diags[1].hints == ("write true or false (YAML 1.2 reads yes/no/on/off as text)",)
+
+
+def test_quoted_number_is_not_a_number() -> None:
+    """`units: "8"` is text, as the editor says: not silently the number 8."""
+
+    class Layer(Base):
+        units: PositiveInt
+        rate: Float = 0.5
+
+    diags = check('units: "8"\nrate: "0.1"\n', Layer)
+    assert where(diags) == [(1, 8, "invalid-type"), (2, 7, "invalid-type")]
+    assert diags[0].message == "units: expected an integer, got '8'"
+    assert diags[1].message == "rate: expected a number, got '0.1'"
 
 
 def test_too_long_says_how_many_were_given() -> None:

@@ -2,13 +2,15 @@
 
 The passes are independent where they can be (output/loss rules, shapes, data, cross-field
 rules, lints), so one run reports all problems; the Program is built only when none is an
-error.
+error. Each pass names the top-level sections it reads and runs whenever those are valid,
+so a schema error in one section does not hide what the valid sections show.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path as FsPath
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import TypeAdapter
 
@@ -18,6 +20,7 @@ from specc.analysis.datasets import check_data, data_ir
 from specc.analysis.export_lints import export_lints
 from specc.analysis.ir import (
     EarlyStoppingIR,
+    LayerIR,
     LossIR,
     ModelIR,
     OptimizerIR,
@@ -29,6 +32,7 @@ from specc.analysis.ir import (
 from specc.analysis.lints import run_lints
 from specc.analysis.naming import class_name
 from specc.analysis.report import Finding, to_diagnostic
+from specc.analysis.rules import reads
 from specc.analysis.shapes import infer_block, infer_output
 from specc.diagnostics import Diagnostic
 from specc.schema.spec import Loss, Spec
@@ -37,53 +41,90 @@ from specc.source.yamlpos import PosTree
 THREADS_PARAMS_LIMIT = 2_000_000
 """`threads: auto` uses one thread below this many parameters (small models run faster so)."""
 
+EVERY_SECTION = frozenset(Spec.model_fields)
+
+
+class Pass(NamedTuple):
+    """An analysis pass: the spec sections it reads, and its handler."""
+
+    inputs: frozenset[str]
+    check: Callable[[rules.Context], list[Finding]]
+
+
+def _layer_rules(ctx: rules.Context) -> list[Finding]:
+    """The parameter rules of every hidden layer, residual blocks included."""
+    return [f for block in all_blocks(ctx.spec.layers) for s in block for f in rules.check_layer(s)]
+
+
+PASSES: tuple[Pass, ...] = (
+    Pass(reads("output"), lambda ctx: rules.check_output_units(ctx.spec)),
+    Pass(reads("output", "loss"), lambda ctx: rules.check_loss(ctx.spec)),
+    Pass(reads("output", "loss"), lambda ctx: rules.check_label_smoothing(ctx.spec)),
+    Pass(reads("layers"), _layer_rules),
+    Pass(reads("data", "input", "output"), lambda ctx: check_data(ctx.spec, ctx.spec_dir)),
+    *(Pass(r.inputs, r.check) for r in rules.CROSS_RULES),
+)
+"""Passes that only find problems (shapes, which also build the model, run beside them)."""
+
+SHAPE_INPUTS = reads("input", "init", "layers", "output")
+
 
 def analyze(
-    spec: Spec, tree: PosTree | None, file: str, spec_dir: FsPath
+    spec: Spec,
+    tree: PosTree | None,
+    file: str,
+    spec_dir: FsPath,
+    valid: frozenset[str] = EVERY_SECTION,
 ) -> tuple[Program | None, list[Diagnostic]]:
-    """The Program of a validated spec (None when any error is found) and all diagnostics."""
-    found: list[Finding] = []
-    rule, more = rules.check_output(spec)
-    found += more + rules.check_label_smoothing(spec)
-    task = rule.task if rule is not None else None
-    found += [f for block in all_blocks(spec.layers) for s in block for f in rules.check_layer(s)]
-    model, more = build_model(spec)
-    found += more
-    found += check_data(spec, FsPath(spec_dir))
-    context = rules.Context(spec, task)
-    found += [f for r in rules.CROSS_RULES for f in r.check(context)]
-    found += run_lints(spec)
+    """The Program of a spec (None when any error is found) and all diagnostics.
+
+    `valid` names the sections that passed the schema (all of them by default); a spec
+    with fewer is a partial one, checked as far as its valid sections allow.
+    """
+    rule = (
+        rules.output_rule(spec.output.activation, spec.output.units) if "output" in valid else None
+    )
+    ctx = rules.Context(spec, rule.task if rule is not None else None, FsPath(spec_dir))
+    found = [f for p in PASSES if p.inputs <= valid for f in p.check(ctx)]
+    shapes = None
+    if valid >= SHAPE_INPUTS:
+        shapes, more = infer_shapes(spec)
+        found += more
+    found += run_lints(spec, valid)
     diags = [to_diagnostic(f, tree, file) for f in found]
-    if rule is None or model is None or any(f.severity == "error" for f in found):
+    complete = valid >= EVERY_SECTION
+    if not complete or rule is None or shapes is None or any(f.severity == "error" for f in found):
         return None, diags
-    program = build_program(spec, file, FsPath(spec_dir), rule, model)
+    program = build_program(spec, file, FsPath(spec_dir), rule, build_model(spec, *shapes))
     # what will not export needs the resolved program (its parameter count)
     diags += [to_diagnostic(f, tree, file) for f in export_lints(program)]
     return program, diags
 
 
-def build_model(spec: Spec) -> tuple[ModelIR | None, list[Finding]]:
-    """Shapes and parameter counts of the hidden layers and the output unit."""
+def infer_shapes(spec: Spec) -> tuple[tuple[list[LayerIR], LayerIR] | None, list[Finding]]:
+    """Shapes and parameter counts of the hidden layers and the output unit (None: unknown)."""
     scheme = spec.init.weights
-    shape = tuple(spec.input.shape)
-    layers, out, found = infer_block(sites_of(spec.layers), shape, scheme)
+    layers, out, found = infer_block(sites_of(spec.layers), tuple(spec.input.shape), scheme)
     if out is None:
         return None, found
     output, more = infer_output(spec.output, out, scheme)
     if output is None:
         return None, found + more
-    total = sum(layer.params for layer in layers) + output.params
-    model = ModelIR(
+    return (layers, output), found + more
+
+
+def build_model(spec: Spec, layers: list[LayerIR], output: LayerIR) -> ModelIR:
+    """The model's IR from its inferred layers and output unit."""
+    return ModelIR(
         class_name=class_name(spec.name),
-        input_shape=shape,
+        input_shape=tuple(spec.input.shape),
         normalize=spec.data.normalize,
         layers=layers,
         output=output,
         output_activation=spec.output.activation,
         bias_init=spec.init.bias,
-        params=total,
+        params=sum(layer.params for layer in layers) + output.params,
     )
-    return model, found
 
 
 def build_program(

@@ -193,43 +193,86 @@ def _double_activation(ctx: LintContext) -> list[Finding]:
     return found
 
 
+IMAGE_KINDS = frozenset({"conv2d", "separable_conv2d", "maxpool2d", "avgpool2d"})
+"""Layers that read their input as an image [C, H, W]."""
+
+CHANNELS = 4
+"""Largest channel count taken for a channels-last image (grey 1, RGB 3, RGBA 4)."""
+
+
+def _channels_last(ctx: LintContext) -> list[Finding]:
+    """An image shape written [H, W, C] (Keras/TensorFlow order) where specc reads [C, H, W]."""
+    shape = list(ctx.spec.input.shape)
+    images = any(site.kind in IMAGE_KINDS for block in ctx.blocks for site in block)
+    if len(shape) != 3 or not images:
+        return []
+    height, width, channels = shape
+    if channels > CHANNELS or shape[0] <= CHANNELS or channels >= min(height, width):
+        return []
+    msg = f"input.shape {shape} looks channels-last [H, W, C], but images are [C, H, W]"
+    return [
+        warning(
+            ("input", "shape"),
+            "channels-last",
+            msg,
+            f"did you mean [{channels}, {height}, {width}]?",
+        )
+    ]
+
+
 class Lint(NamedTuple):
-    """One lint: stable code, one-sentence purpose, handler."""
+    """One lint: stable code, one-sentence purpose, the spec sections it reads, handler."""
 
     code: str
     purpose: str
+    inputs: frozenset[str]
     check: Callable[[LintContext], list[Finding]]
+
+
+LAYERS = frozenset({"layers"})
 
 
 LINTS: tuple[Lint, ...] = (
     Lint(
         "saturating-stack",
         "2+ sigmoid/tanh hidden layers in a row: vanishing gradients",
+        LAYERS,
         _saturating_stack,
     ),
     Lint(
         "linear-collapse",
         "2+ dense layers with only linear activations: one linear map",
+        LAYERS,
         _linear_collapse,
     ),
     Lint(
         "init-mismatch",
         "He init with tanh/sigmoid, or Xavier with ReLU-family units",
+        frozenset({"init", "layers"}),
         _init_mismatch,
     ),
     Lint(
         "bias-before-batchnorm",
         "a bias right before batchnorm is cancelled",
+        LAYERS,
         _bias_before_batchnorm,
     ),
-    Lint("dropout-rate", "dropout rates outside 0.05-0.5, or 0", _dropout_rate),
-    Lint("hidden-softmax", "softmax in a hidden layer", _hidden_softmax),
-    Lint("double-activation", "two non-linearities back to back", _double_activation),
+    Lint("dropout-rate", "dropout rates outside 0.05-0.5, or 0", LAYERS, _dropout_rate),
+    Lint("hidden-softmax", "softmax in a hidden layer", LAYERS, _hidden_softmax),
+    Lint("double-activation", "two non-linearities back to back", LAYERS, _double_activation),
+    Lint(
+        "channels-last",
+        "an image shape given as [H, W, C] instead of [C, H, W]",
+        frozenset({"input", "layers"}),
+        _channels_last,
+    ),
 )
 """Every lint, in the order they run."""
 
 
-def run_lints(spec: Any) -> list[Finding]:
-    """All lint warnings for a validated spec."""
+def run_lints(spec: Any, valid: frozenset[str]) -> list[Finding]:
+    """The warnings of every lint whose input sections are all in `valid`."""
+    if "layers" not in valid:  # every lint reads the layers
+        return []
     ctx = LintContext(spec, list(all_blocks(spec.layers)))
-    return [finding for lint in LINTS for finding in lint.check(ctx)]
+    return [f for lint in LINTS if lint.inputs <= valid for f in lint.check(ctx)]

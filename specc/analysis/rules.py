@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 
 from specc.analysis.blocks import Site
 from specc.analysis.datasets import SKLEARN
+from specc.analysis.environment import torch_has_cuda, torch_version
 from specc.analysis.ir import Task
 from specc.analysis.report import Finding, Path, error, plural, warning
 from specc.analysis.shapes import pair, pool_geometry
@@ -64,19 +65,25 @@ def output_rule(activation: str, units: int) -> OutputRule | None:
     return None
 
 
-def check_output(spec: Any) -> tuple[OutputRule | None, list[Finding]]:
-    """The output unit's row and a mismatch error for the loss the spec names."""
+def check_output_units(spec: Any) -> list[Finding]:
+    """`output-units` when no row of the table allows the output unit's activation and units."""
+    out = spec.output
+    if output_rule(out.activation, out.units) is not None:
+        return []
+    others = [r.activation for r in OUTPUT_RULES if output_rule(r.activation, out.units) == r]
+    msg = f"a {out.activation} output unit cannot have {plural(out.units, 'unit')}"
+    hint = f"with {plural(out.units, 'unit')} use activation: {' or '.join(others)}"
+    least = min(r.min_units for r in OUTPUT_RULES if r.activation == out.activation)
+    return [error(("output", "units"), "output-units", msg, hint, f"or units: {least}")]
+
+
+def check_loss(spec: Any) -> list[Finding]:
+    """A mismatch error for the loss the spec names, when it does not suit the output unit."""
     out = spec.output
     rule = output_rule(out.activation, out.units)
-    if rule is None:
-        others = [r.activation for r in OUTPUT_RULES if output_rule(r.activation, out.units) == r]
-        msg = f"a {out.activation} output unit cannot have {plural(out.units, 'unit')}"
-        hint = f"with {plural(out.units, 'unit')} use activation: {' or '.join(others)}"
-        least = min(r.min_units for r in OUTPUT_RULES if r.activation == out.activation)
-        return None, [error(("output", "units"), "output-units", msg, hint, f"or units: {least}")]
-    if spec.loss is None or spec.loss.name in rule.losses:
-        return rule, []
-    return rule, [_loss_mismatch(spec.loss.name, rule, out.units, out.activation)]
+    if rule is None or spec.loss is None or spec.loss.name in rule.losses:
+        return []
+    return [_loss_mismatch(spec.loss.name, rule, out.units, out.activation)]
 
 
 def _loss_mismatch(loss: str, rule: OutputRule, units: int, activation: str) -> Finding:
@@ -128,10 +135,12 @@ def monitor_mode(monitor: str) -> str:
 
 @dataclass(frozen=True)
 class Context:
-    """What a cross-field rule may look at: the spec and the task (None when unknown)."""
+    """What a rule may look at: the spec (only the sections its row names as inputs are
+    valid), the task (None when unknown) and the spec's folder (data paths are relative)."""
 
     spec: Any
     task: Task | None
+    spec_dir: Any = None
 
 
 def _needs_validation(ctx: Context) -> list[Finding]:
@@ -214,7 +223,7 @@ def _patience(ctx: Context) -> list[Finding]:
         return []
     msg = f"patience {early.patience} is not below training.epochs {epochs}"
     msg += ": training can never stop early"
-    hint = "lower patience (e.g. 10) or raise training.epochs"
+    hint = f"lower patience below {epochs}, or raise training.epochs"
     return [warning(("stopping", "early", "patience"), "patience-exceeds-epochs", msg, hint)]
 
 
@@ -235,24 +244,97 @@ def _batch_size(ctx: Context) -> list[Finding]:
     return [warning(("training", "batch_size"), "batch-exceeds-data", msg, hint)]
 
 
+def _cuda_device(ctx: Context) -> list[Finding]:
+    """`device: cuda` with a CPU-only torch cannot train (checked without importing torch)."""
+    if ctx.spec.training.device != "cuda" or torch_has_cuda() is not False:
+        return []
+    msg = f"training.device is cuda, but the installed torch {torch_version()} is a CPU-only build"
+    hint = "use device: auto (cuda when available, else cpu), or install a CUDA build of torch"
+    return [warning(("training", "device"), "cuda-unavailable", msg, hint)]
+
+
+def _duplicate_columns(ctx: Context) -> list[Finding]:
+    """A column named twice in data.target or data.features is one column, not two."""
+    found = []
+    for key in ("target", "features"):
+        names = getattr(ctx.spec.data, key)
+        if not isinstance(names, list):
+            continue
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                msg = f"data.{key} names column '{name}' twice (items {names.index(name)} and {i})"
+                hint = f"list each column once: {list(dict.fromkeys(names))}"
+                found.append(error(("data", key, i), "duplicate-column", msg, hint))
+    return found
+
+
 class Rule(NamedTuple):
-    """A cross-field rule: stable code(s), purpose, handler."""
+    """A cross-field rule: stable code(s), purpose, the spec sections it reads, handler.
+
+    A rule runs only when every section it reads is valid, so a schema error in one section
+    never hides the problems that the other sections show."""
 
     code: str
     purpose: str
+    inputs: frozenset[str]
     check: Callable[[Context], list[Finding]]
+
+
+def reads(*sections: str) -> frozenset[str]:
+    """The top-level spec sections a rule reads."""
+    return frozenset(sections)
 
 
 CROSS_RULES: tuple[Rule, ...] = (
     Rule(
-        "needs-validation", "early stopping and plateau need data.split.val > 0", _needs_validation
+        "needs-validation",
+        "early stopping and plateau need data.split.val > 0",
+        reads("data", "stopping", "optimizer"),
+        _needs_validation,
     ),
-    Rule("unknown-monitor", "monitored metrics exist for the task", _monitors),
-    Rule("refit-needs-early-stopping", "refit needs stopping.early", _refit),
-    Rule("augment-needs-image", "flip/shift augmentation needs [C, H, W] inputs", _image_augment),
-    Rule("schedule-beyond-training", "a schedule should end within training", _schedule_length),
-    Rule("patience-exceeds-epochs", "patience must be able to trigger", _patience),
-    Rule("batch-exceeds-data", "batches smaller than the training split", _batch_size),
+    Rule(
+        "unknown-monitor",
+        "monitored metrics exist for the task",
+        reads("output", "stopping", "optimizer"),
+        _monitors,
+    ),
+    Rule("refit-needs-early-stopping", "refit needs stopping.early", reads("stopping"), _refit),
+    Rule(
+        "augment-needs-image",
+        "flip/shift augmentation needs [C, H, W] inputs",
+        reads("input", "data"),
+        _image_augment,
+    ),
+    Rule(
+        "schedule-beyond-training",
+        "a schedule should end within training",
+        reads("optimizer", "training"),
+        _schedule_length,
+    ),
+    Rule(
+        "patience-exceeds-epochs",
+        "patience must be able to trigger",
+        reads("stopping", "training"),
+        _patience,
+    ),
+    Rule(
+        "cuda-unavailable",
+        "device: cuda needs a CUDA build of torch",
+        reads("training"),
+        _cuda_device,
+    ),
+    Rule(
+        "duplicate-column",
+        "each target and feature column is named once",
+        reads("data"),
+        _duplicate_columns,
+    ),
+    Rule(
+        "batch-exceeds-data",
+        "batches smaller than the training split",
+        reads("data", "training"),
+        _batch_size,
+    ),
 )
 """Rules across sections of the spec."""
 

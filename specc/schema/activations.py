@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from specc.schema.common import Float, NonNegFloat, PositiveFloat, Strict, with_shorthand
+from specc.schema.common import Bool, Float, NonNegFloat, PositiveFloat, Strict, with_shorthand
 
 
 class Plain(Strict):
@@ -30,7 +30,7 @@ class PRelu(Strict):
     name: Literal["prelu"]
     init: Float = 0.25
     """Initial value of the learned slope."""
-    per_channel: bool = False
+    per_channel: Bool = False
     """Learn one slope per unit/channel instead of one shared slope."""
 
 

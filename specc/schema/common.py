@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
 
 
 class Strict(BaseModel):
@@ -35,18 +36,35 @@ def first_key(value: Any) -> str | None:
     return None
 
 
+ONE_KEY = "x-specc-one-key"
+"""Marks, in the generated JSON Schema, a union that specc.schema.jsonschema merges."""
+
+
+class OneKeyItem:
+    """Marks a union of one-key mappings (`- dense: {...}`) for the JSON Schema, which shows
+    it as one object whose properties are the members' keys, exactly one of them present:
+    an editor then completes the keys (not the member classes) and names an unknown key as
+    such. (Merged after generation: inside a recursive model the members are not resolvable.)"""
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {**handler(core_schema), ONE_KEY: True}
+
+
 def empty_params(value: Any) -> Any:
     """Let `- flatten:` (a null value) stand for `- flatten: {}`."""
     return {} if value is None else value
 
 
 def _not_a_boolean(kind: str, expected: str) -> BeforeValidator:
-    """Refuse true/false where a number is expected (Pydantic would read true as 1).
+    """Refuse true/false and text where a number is expected: Pydantic would read true as 1
+    and "8" as 8, where the JSON Schema (and so an editor) says a number is wanted.
 
     Placed after a type's `Field` bounds in `Annotated`, so the JSON Schema keeps them."""
 
     def check(value: Any) -> Any:
-        if isinstance(value, bool):
+        if isinstance(value, bool | str):
             raise PydanticCustomError(kind, f"Input should be {expected}")
         return value
 
@@ -61,6 +79,8 @@ MAX_SIZE = 2**31 - 1
 MAX_SEED = 2**32 - 1
 """Largest seed numpy accepts (`np.random.seed`)."""
 
+Bool = Annotated[bool, Field(strict=True)]
+"""true or false only: not 1/0, nor text such as 'yes' (YAML 1.2 reads yes/no as text)."""
 Int = Annotated[int, NOT_BOOL_INT]
 """An integer; YAML's true/false are not 1/0 here."""
 Float = Annotated[float, NOT_BOOL_FLOAT]

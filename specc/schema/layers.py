@@ -11,9 +11,11 @@ from specc.schema.common import (
     MAX_SIZE,
     NOT_BOOL_FLOAT,
     NOT_BOOL_INT,
+    Bool,
     IntOrPair,
     NonNegFloat,
     NonNegInt,
+    OneKeyItem,
     Padding,
     PositiveFloat,
     PositiveInt,
@@ -28,9 +30,19 @@ class Params(Strict):
     """Base of layer parameters; `- flatten:` with no value means no parameters."""
 
 
-def params(cls: type) -> Any:
-    """A layer's parameter mapping, accepting null for 'all defaults'."""
-    return Annotated[cls, BeforeValidator(empty_params, json_schema_input_type=cls | None)]
+def params(cls: type[Params]) -> Any:
+    """A layer's parameter mapping, documented by the model's docstring.
+
+    Null stands for 'all defaults' (`- flatten:`), so the JSON Schema allows null only where
+    every parameter has a default (`- dense:` lacks units: the editor and `specc check`
+    both say so)."""
+    optional = all(not f.is_required() for f in cls.model_fields.values())
+    schema_type = cls | None if optional else cls
+    return Annotated[
+        cls,
+        BeforeValidator(empty_params, json_schema_input_type=schema_type),
+        Field(description=" ".join((cls.__doc__ or "").split())),
+    ]
 
 
 # --- parameter models -------------------------------------------------------------------
@@ -43,7 +55,7 @@ class DenseParams(Params):
     """Number of units (output features)."""
     activation: Activation = "linear"
     """Activation g applied to the affine output."""
-    bias: bool = True
+    bias: Bool = True
     """Learn a bias vector b."""
 
 
@@ -110,7 +122,7 @@ class Conv1dParams(Params):
     """Spacing between kernel taps."""
     activation: Activation = "linear"
     """Activation applied to the convolution's output."""
-    bias: bool = True
+    bias: Bool = True
     """Learn one bias per filter."""
 
 
@@ -129,7 +141,7 @@ class Conv2dParams(Params):
     """Spacing between kernel taps."""
     activation: Activation = "linear"
     """Activation applied to the convolution's output."""
-    bias: bool = True
+    bias: Bool = True
     """Learn one bias per filter."""
 
 
@@ -148,7 +160,7 @@ class SeparableConv2dParams(Params):
     """Depthwise output channels per input channel."""
     activation: Activation = "linear"
     """Activation applied after the pointwise convolution."""
-    bias: bool = True
+    bias: Bool = True
     """Learn a bias in the pointwise convolution."""
 
 
@@ -174,8 +186,36 @@ class Pool2dParams(Params):
     """Implicit padding on each side (at most half the window)."""
 
 
+class MaxPool1dParams(Pool1dParams):
+    """Max pooling over the length axis of a [C, L] input: the largest value of each window."""
+
+
+class AvgPool1dParams(Pool1dParams):
+    """Average pooling over the length axis of a [C, L] input: the mean of each window."""
+
+
+class MaxPool2dParams(Pool2dParams):
+    """Max pooling over the spatial axes of a [C, H, W] image: the largest value of each window."""
+
+
+class AvgPool2dParams(Pool2dParams):
+    """Average pooling over the spatial axes of a [C, H, W] image: the mean of each window."""
+
+
 class NoParams(Params):
     """A layer without parameters."""
+
+
+class GlobalAvgPoolParams(NoParams):
+    """The mean over all positions: an image [C, H, W] becomes [C], a sequence [T, F] [F]."""
+
+
+class GlobalMaxPoolParams(NoParams):
+    """The maximum over all positions: an image [C, H, W] becomes [C], a sequence [T, F] [F]."""
+
+
+class FlattenParams(NoParams):
+    """Flatten an image or a sequence into a vector (row-major, as torch.flatten)."""
 
 
 class RecurrentParams(Params):
@@ -183,14 +223,22 @@ class RecurrentParams(Params):
 
     units: PositiveInt
     """Hidden state size (per direction)."""
-    bidirectional: bool = False
+    bidirectional: Bool = False
     """Also read the sequence backwards and concatenate both directions' outputs."""
-    return_sequences: bool = False
+    return_sequences: Bool = False
     """Output every step [T, units] instead of the last step's output [units]."""
     num_layers: PositiveInt = 1
     """Stacked recurrent layers inside this one."""
     dropout: Probability = 0.0
     """Dropout between stacked layers (needs num_layers > 1)."""
+
+
+class LstmParams(RecurrentParams):
+    """A long short-term memory (LSTM) layer over a [T, F] sequence."""
+
+
+class GruParams(RecurrentParams):
+    """A gated recurrent unit (GRU) layer over a [T, F] sequence."""
 
 
 class SimpleRnnParams(RecurrentParams):
@@ -205,7 +253,7 @@ class ResidualParams(Params):
 
     layers: Annotated[list[Layer], Field(min_length=1)]
     """The inner layers F."""
-    projection: bool = False
+    projection: Bool = False
     """Project the skip path (a bias-free linear map or 1×1 convolution) to F's output shape."""
 
 
@@ -226,7 +274,8 @@ class GaussianNoise(Strict):
 
 class ActivationLayer(Strict):
     activation: Activation
-    """The activation, by name or with options."""
+    """An activation function as a layer of its own: a name (`- activation: relu`) or a
+    mapping with options (`- activation: {name: leaky_relu, slope: 0.1}`); see activations."""
 
 
 class BatchNorm(Strict):
@@ -262,39 +311,39 @@ class SeparableConv2d(Strict):
 
 
 class MaxPool1d(Strict):
-    maxpool1d: params(Pool1dParams)
+    maxpool1d: params(MaxPool1dParams)
 
 
 class MaxPool2d(Strict):
-    maxpool2d: params(Pool2dParams)
+    maxpool2d: params(MaxPool2dParams)
 
 
 class AvgPool1d(Strict):
-    avgpool1d: params(Pool1dParams)
+    avgpool1d: params(AvgPool1dParams)
 
 
 class AvgPool2d(Strict):
-    avgpool2d: params(Pool2dParams)
+    avgpool2d: params(AvgPool2dParams)
 
 
 class GlobalAvgPool(Strict):
-    global_avgpool: params(NoParams)
+    global_avgpool: params(GlobalAvgPoolParams)
 
 
 class GlobalMaxPool(Strict):
-    global_maxpool: params(NoParams)
+    global_maxpool: params(GlobalMaxPoolParams)
 
 
 class Flatten(Strict):
-    flatten: params(NoParams)
+    flatten: params(FlattenParams)
 
 
 class Lstm(Strict):
-    lstm: params(RecurrentParams)
+    lstm: params(LstmParams)
 
 
 class Gru(Strict):
-    gru: params(RecurrentParams)
+    gru: params(GruParams)
 
 
 class Rnn(Strict):
@@ -352,6 +401,7 @@ Layer = Annotated[
     | Annotated[Gru, Tag("gru")]
     | Annotated[Rnn, Tag("rnn")],
     Discriminator(first_key),
+    OneKeyItem(),
 ]
 """One hidden layer: a one-key mapping from the layer type to its parameters."""
 

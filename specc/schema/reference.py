@@ -10,7 +10,8 @@ from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import BaseModel
 
-from specc.schema.activations import Elu, Gelu, LeakyRelu, Plain, PRelu, Softplus
+from specc.schema.activations import ACTIVATION_NAMES, Elu, Gelu, LeakyRelu, Plain, PRelu, Softplus
+from specc.schema.common import ONE_KEY
 from specc.schema.layers import LAYER_TYPES
 from specc.schema.spec import (
     Adagrad,
@@ -129,6 +130,8 @@ def _type_text(prop: dict[str, Any]) -> str:
         return f"`{prop['const']}`"
     if "$ref" in prop:
         return prop["$ref"].rsplit("/", 1)[-1]
+    if prop.get(ONE_KEY):
+        return "one-key mapping (`- kind: {...}`)"
     if "oneOf" in prop:
         return "mapping (see below)"
     if "anyOf" in prop:
@@ -166,8 +169,11 @@ def _default_text(model: type[BaseModel], name: str) -> str:
 
 def _table(title: str, model: type[BaseModel]) -> list[str]:
     """One model as a markdown table of key, type, default and description."""
-    props = model.model_json_schema().get("properties", {})
-    lines = [f"### `{title}`", "", (model.__doc__ or "").strip(), ""]
+    schema = model.model_json_schema()
+    if "$ref" in schema:  # a recursive model (residual) is one of its own definitions
+        schema = schema["$defs"][schema["$ref"].rsplit("/", 1)[-1]]
+    props = schema.get("properties", {})
+    lines = [f"### `{title}`", "", " ".join((model.__doc__ or "").split()), ""]
     if not props:
         return [*lines, "No parameters: write `{}` or leave the value empty.", ""]
     lines += ["| key | type | default | description |", "|---|---|---|---|"]
@@ -175,6 +181,20 @@ def _table(title: str, model: type[BaseModel]) -> list[str]:
         desc = " ".join((prop.get("description") or "").split())
         lines.append(f"| `{name}` | {_type_text(prop)} | {_default_text(model, name)} | {desc} |")
     return [*lines, ""]
+
+
+def _activation_entry(title: str) -> list[str]:
+    """The `activation` layer: its own description, and the activation names it takes."""
+    field = LAYER_TYPES[title].model_fields[title]
+    names = ", ".join(f"`{n}`" for n in ACTIVATION_NAMES)
+    return [
+        f"### `{title}`",
+        "",
+        " ".join((field.description or "").split()),
+        "",
+        f"Takes {names}, or a mapping `{{name: ..., options}}` (see activations).",
+        "",
+    ]
 
 
 def render_reference() -> str:
@@ -192,11 +212,7 @@ def render_reference() -> str:
         out += [f"## {heading}", ""]
         for title, model in entries:
             inner = _unwrap(model)
-            out += (
-                _table(title, inner)
-                if inner
-                else [f"### `{title}`", "", "Takes an activation (see activations).", ""]
-            )
+            out += _table(title, inner) if inner else _activation_entry(title)
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -9,8 +9,10 @@ from pydantic import Discriminator, Field, Tag, model_validator
 from specc.schema.common import (
     NOT_BOOL_FLOAT,
     NOT_BOOL_INT,
+    Bool,
     Float,
     NonNegFloat,
+    OneKeyItem,
     PositiveFloat,
     PositiveInt,
     Probability,
@@ -33,7 +35,7 @@ class Split(Strict):
     """Fraction of rows held out for the final test metrics."""
     seed: Seed = 0
     """Seed of the shuffle that makes the split."""
-    stratify: bool = True
+    stratify: Bool = True
     """Keep class proportions equal across splits (classification only)."""
 
     @model_validator(mode="after")
@@ -70,19 +72,23 @@ class ShiftAugment(Strict):
 
 class Noise(Strict):
     noise: NoiseAugment
+    """Gaussian noise on the raw training inputs: `- noise: {std: 0.05}`."""
 
 
 class Flip(Strict):
     flip: FlipAugment
+    """Mirror training images: `- flip: {axis: horizontal, p: 0.5}`."""
 
 
 class Shift(Strict):
     shift: ShiftAugment
+    """Translate training images: `- shift: {pixels: 1}`."""
 
 
 Augment = Annotated[
     Annotated[Noise, Tag("noise")] | Annotated[Flip, Tag("flip")] | Annotated[Shift, Tag("shift")],
     Discriminator(first_key),
+    OneKeyItem(),
 ]
 """One training-time augmentation: noise, flip or shift."""
 
@@ -320,7 +326,7 @@ class Sgd(Strict):
     """Initial learning rate lr0."""
     momentum: Annotated[float, Field(ge=0, lt=1), NOT_BOOL_FLOAT] = 0.0
     """Momentum coefficient α of the velocity v ← αv − ε∇."""
-    nesterov: bool = False
+    nesterov: Bool = False
     """Use Nesterov momentum (needs momentum > 0)."""
     schedule: Schedule = "none"
     """Learning-rate schedule."""
@@ -426,7 +432,7 @@ class EarlyStopping(Strict):
     """Evaluations without improvement before stopping (the notes' p)."""
     min_delta: NonNegFloat = 0.0
     """Smallest change that counts as an improvement."""
-    restore_best: bool = True
+    restore_best: Bool = True
     """End with the best parameters θ* instead of the last ones."""
 
 

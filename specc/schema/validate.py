@@ -13,14 +13,15 @@ import re
 import types
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
+from functools import cache
+from typing import Annotated, Any, Generic, Literal, TypeVar, Union, get_args, get_origin
 
-from pydantic import BaseModel, Tag, ValidationError
+from pydantic import BaseModel, Tag, TypeAdapter, ValidationError
 
 from specc.diagnostics import Diagnostic, did_you_mean
 from specc.source.yamlpos import Pos, PosTree
 
-__all__ = ["CODES", "allowed_keys", "resolve_loc", "validate"]
+__all__ = ["CODES", "Sections", "allowed_keys", "resolve_loc", "validate", "validate_sections"]
 
 M = TypeVar("M", bound=BaseModel)
 Path = tuple[str | int, ...]
@@ -106,6 +107,58 @@ def validate(
     return None, diags
 
 
+@dataclass(frozen=True)
+class Sections(Generic[M]):
+    """A mapping validated section (top-level field) by section.
+
+    `model` is the validated model when every section is valid; otherwise it is built with
+    `model_construct` from the sections that validated, and only the fields named in `valid`
+    may be read (later stages run the checks whose inputs are all valid).
+    """
+
+    model: M | None
+    valid: frozenset[str]
+    complete: bool
+
+
+def validate_sections(
+    model_cls: type[M], value: Any, tree: PosTree | None, file: str
+) -> tuple[Sections[M], list[Diagnostic]]:
+    """Validate `value` like `validate`, and also keep every top-level section that is valid
+    on its own, so that one bad section does not hide the problems of the others."""
+    model, diags = validate(model_cls, value, tree, file)
+    names = list(model_cls.model_fields)
+    if model is not None:
+        return Sections(model, frozenset(names), True), diags
+    if not isinstance(value, dict):
+        return Sections(None, frozenset(), False), diags
+    good: dict[str, Any] = {}
+    for name, key in _aliases(model_cls):
+        field = model_cls.model_fields[name]
+        if key not in value and field.is_required():
+            continue
+        raw = value[key] if key in value else field.get_default(call_default_factory=True)
+        try:  # defaults too: the models validate them (`optimizer: adam`)
+            good[name] = _field_adapter(model_cls, name).validate_python(raw)
+        except ValidationError:
+            continue
+    written = {name for name, key in _aliases(model_cls) if key in value and name in good}
+    partial = model_cls.model_construct(_fields_set=written, **good)
+    return Sections(partial, frozenset(good), False), diags
+
+
+def _aliases(model_cls: type[BaseModel]) -> list[tuple[str, str]]:
+    """(attribute name, key as written) of each field."""
+    return [(name, f.alias or name) for name, f in model_cls.model_fields.items()]
+
+
+@cache
+def _field_adapter(model_cls: type[BaseModel], name: str) -> TypeAdapter:
+    """A validator for one field of a model, with its constraints (built once)."""
+    field = model_cls.model_fields[name]
+    return TypeAdapter(Annotated[field.annotation, field])
+
+
 def resolve_loc(value: Any, loc: Sequence[str | int]) -> Path:
     """The real path inside `value` that Pydantic's `loc` points to.
 
@@ -178,7 +231,10 @@ def _explained_missing_dropped(issues: list[_Issue]) -> list[_Issue]:
         for i in issues
         if not (
             i.err["type"] == "missing"
-            and any(did_you_mean(w, [str(i.err["loc"][-1])]) for w in misspelt.get(i.path, []))
+            and any(
+                did_you_mean(w, [str(i.err["loc"][-1])]) or _renamed(w, [str(i.err["loc"][-1])])
+                for w in misspelt.get(i.path, [])
+            )
         )
     ]
 
@@ -304,18 +360,63 @@ def _extra(issue: _Issue, model_cls: Any, value: Any, tree: PosTree) -> Handled:
     parent = path[:-1] if path and path[-1] == key else path
     allowed = allowed_keys(model_cls, parent, value)
     others = [k for k in allowed if k != key]
-    hint = did_you_mean(key, others) or (f"allowed here: {', '.join(others)}" if others else "")
+    renamed = _renamed(key, others)
+    hint = (
+        renamed
+        or did_you_mean(key, others)
+        or (f"allowed here: {', '.join(others)}" if others else "")
+    )
     here = _at(value, parent)
     owners = _owners(model_cls, parent, value, key)
+    owned = ""
     if owners and key not in allowed and isinstance(here, dict) and "name" in here:
-        hint = f"'{key}' is an option of {_either(owners)}, not of {here['name']}"
+        owned = f"'{key}' is an option of {_either(owners)}, not of {here['name']}"
+        hint, owned = (renamed, owned) if renamed else (owned, "")
     if key in allowed and isinstance(here, dict):  # valid on its own, not in this company
         rest = ", ".join(f"'{k}'" for k in here if k != key)
         hint = f"'{key}' cannot be combined with {rest}" + (
             "; give it a list item of its own" if parent and isinstance(parent[-1], int) else ""
         )
     pos = tree.locate_key((*parent, key))
-    return pos, "unknown-key", f"{_where(parent)}unknown key '{key}'", (hint,)
+    return pos, "unknown-key", f"{_where(parent)}unknown key '{key}'", (hint, owned)
+
+
+KEY_ALIASES: dict[str, tuple[str, ...]] = {
+    "learning_rate": ("lr",),
+    "alpha": ("slope",),  # Keras LeakyReLU(alpha=...)
+    "negative_slope": ("slope",),  # PyTorch LeakyReLU(negative_slope=...)
+    "epsilon": ("eps",),
+    "beta_1": ("betas",),
+    "beta_2": ("betas",),
+    "beta1": ("betas",),
+    "beta2": ("betas",),
+    "beta": ("momentum", "rho"),  # a momentum coefficient by another letter
+    "decay": ("weight_decay", "schedule"),
+    "strides": ("stride",),
+    "kernel": ("kernel_size",),
+    "kernel_size": ("pool_size",),  # PyTorch MaxPool2d(kernel_size=...)
+    "out_channels": ("filters",),
+    "out_features": ("units",),
+    "hidden_size": ("units",),
+    "num_units": ("units",),
+    "p": ("rate",),  # PyTorch Dropout(p=...)
+    "groups": ("depth_multiplier",),
+    "use_bias": ("bias",),
+    "max_epochs": ("epochs",),
+    "bidirectional_merge": ("bidirectional",),
+    "dropout_rate": ("rate", "dropout"),
+    "recurrent_dropout": ("dropout",),
+}
+"""Keras and PyTorch names for specc's keys: `learning_rate` is `lr` here. The first of
+the names that is allowed where the key was written is proposed."""
+
+
+def _renamed(key: str, allowed: list[str]) -> str | None:
+    """A hint for a key another library spells differently (`learning_rate` -> `lr`)."""
+    for name in KEY_ALIASES.get(key.lower(), ()):
+        if name in allowed:
+            return f"did you mean '{name}'? (specc's name for {key})"
+    return None
 
 
 def _missing(issue: _Issue, model_cls: Any, value: Any, tree: PosTree) -> Handled:
@@ -348,12 +449,26 @@ _NUMBER_ERRORS = ("int_type", "int_parsing", "float_type", "float_parsing")
 
 
 def _bool_hint(found: Any, err_types: Sequence[str]) -> str | None:
-    """Where a boolean stands in for a number or text: say that YAML read a word as one."""
+    """Where a boolean stands in for a number or text, or a word for a boolean: say how YAML
+    reads them."""
+    if isinstance(found, str) and "bool_type" in err_types:
+        return "write true or false (YAML 1.2 reads yes/no/on/off as text)"
+    if isinstance(found, str) and any(t in _NUMBER_ERRORS for t in err_types) and _numeric(found):
+        return f"write {found.strip()} without quotes: a quoted value is text"
     if not isinstance(found, bool):
         return None
     if any(t in _NUMBER_ERRORS for t in err_types):
         return "YAML reads yes/no/on/off/true/false as booleans: write a number here"
     return _BOOL_HINT if "string_type" in err_types else None
+
+
+def _numeric(text: str) -> bool:
+    """True for text that reads as a number (`"8"`, `"1e-3"`)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _tag_invalid(issue: _Issue, model_cls: Any, value: Any, tree: PosTree) -> Handled:
