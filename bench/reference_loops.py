@@ -1,8 +1,8 @@
 """Hand-written PyTorch reference loops for the digits MLP, to measure generated train.py against.
 
-The job (see /work/shared/benchmarks.md): sklearn digits, 60/20/20 stratified split with seed 0,
-inputs standardised with statistics of the training split, an MLP 64 -> 128 ReLU -> Dropout 0.2
--> 64 ReLU -> 10, cross-entropy, Adam with lr 1e-3, batch 64. Two references:
+The job (the network of ``specs/digits_mlp.yaml``): sklearn digits, 60/20/20 stratified split
+with seed 0, inputs standardised with statistics of the training split, an MLP 64 -> 128 ReLU ->
+Dropout 0.2 -> 64 ReLU -> 10, cross-entropy, Adam with lr 1e-3, batch 64. Two references:
 
 * ``run_tight``: in-memory tensors, one ``torch.randperm`` gather per epoch and then contiguous
   slices, ``zero_grad(set_to_none=True)``, the epoch loss accumulated as a tensor and read once
