@@ -6,8 +6,9 @@ Run it from anywhere (specc is not needed, only torch and numpy and scikit-learn
     python train.py --out RUN_DIR [--resume] [--data PATH] [--quiet]
 
 RUN_DIR receives metrics.csv (one row per epoch), best.pt, last.pt (resumable), model.pt (the
-final weights), summary.json and curves.png. Exit status: 0 trained, 2 bad data or nothing to
-resume, 3 the loss became nan or infinite, 130 interrupted (resume with --resume).
+final weights), summary.json and curves.png. Exit status: 0 trained, 2 bad data, no CUDA device,
+an unwritable run directory or nothing to resume, 3 the loss became nan or infinite, 130
+interrupted by Ctrl-C, SIGTERM or SIGHUP (resume with --resume).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import json
 import math
 import os
 import random
+import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -168,11 +171,17 @@ def build_optimizer(model: torch.nn.Module) -> torch.optim.Optimizer:
 
 
 def batches(x: torch.Tensor, y: torch.Tensor, rng: torch.Generator):
-    """Minibatches of BATCH_SIZE rows: one seeded permutation per epoch, then contiguous slices."""
-    order = torch.randperm(x.shape[0], generator=rng).to(x.device)
+    """Minibatches of BATCH_SIZE rows: one seeded permutation per epoch, then contiguous slices;
+    a final batch of one row joins the one before (batch norm needs two rows per batch)."""
+    n = x.shape[0]
+    order = torch.randperm(n, generator=rng).to(x.device)
     x, y = x[order], y[order]
-    for i in range(0, x.shape[0], BATCH_SIZE):
-        yield x[i : i + BATCH_SIZE], y[i : i + BATCH_SIZE]
+    end = (
+        n - 1 if n % BATCH_SIZE == 1 and n > BATCH_SIZE else n
+    )  # a lone last row: no batch of its own
+    for i in range(0, end, BATCH_SIZE):
+        j = i + BATCH_SIZE if i + BATCH_SIZE < end else n
+        yield x[i:j], y[i:j]
 
 
 def train_epoch(
@@ -229,8 +238,10 @@ def atomic_write(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # name the file the user knows, not the temporary one
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
 
 
@@ -269,8 +280,9 @@ def write_json(path: Path, obj: object) -> None:
     atomic_write(path, (json.dumps(clean(obj), indent=2) + "\n").encode())
 
 
-def plot_curves(path: Path, history: list[dict]) -> None:
-    """curves.png: the loss and the main metric per epoch, training vs validation split."""
+def plot_curves(path: Path, history: list[dict], best_epoch: int, refit_after: int | None) -> None:
+    """curves.png: train_loss and val_loss, the main validation metric and the lr per epoch, with
+    the best epoch and the start of the refit marked; a log axis where values span decades."""
     try:
         import matplotlib
 
@@ -280,11 +292,21 @@ def plot_curves(path: Path, history: list[dict]) -> None:
         print("note: matplotlib is not installed; no curves.png", file=sys.stderr)
         return
     epochs = [row["epoch"] for row in history]
-    metric = METRICS[1]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, name in zip(axes, ("loss", metric), strict=True):
-        ax.plot(epochs, [row[f"train_eval_{name}"] for row in history], label="train")
-        ax.plot(epochs, [row[f"val_{name}"] for row in history], label="validation")
+    panels = {"loss": ["train_loss", "val_loss"], METRICS[1]: [f"val_{METRICS[1]}"], "lr": ["lr"]}
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for ax, (name, columns) in zip(axes, panels.items(), strict=True):
+        values = []
+        for column in columns:
+            values += [row[column] for row in history]
+            ax.plot(epochs, [row[column] for row in history], label=column)
+        ax.axvline(best_epoch, color="tab:green", linestyle=":", label=f"best epoch {best_epoch}")
+        if refit_after is not None:
+            ax.axvline(
+                refit_after + 0.5, color="tab:red", linestyle=":", label="refit on train + val"
+            )
+        finite = [v for v in values if math.isfinite(v)]
+        if name != METRICS[1] and finite and min(finite) > 0 and max(finite) > 100 * min(finite):
+            ax.set_yscale("log")
         ax.set_xlabel("epoch")
         ax.set_ylabel(name)
         ax.legend()
@@ -298,9 +320,10 @@ def plot_curves(path: Path, history: list[dict]) -> None:
 
 def rng_states(rng: torch.Generator) -> dict:
     """Every random state the run depends on, for an exact --resume."""
-    return {
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {  # plain types and tensors only, so that torch.load(weights_only=True) reads it
         "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(gauss)],
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         "batches": rng.get_state(),
@@ -310,7 +333,8 @@ def rng_states(rng: torch.Generator) -> dict:
 def set_rng_states(states: dict, rng: torch.Generator) -> None:
     """Restore what rng_states() saved."""
     random.setstate(states["python"])
-    np.random.set_state(states["numpy"])
+    kind, keys, pos, has_gauss, gauss = states["numpy"]
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, gauss))
     torch.set_rng_state(states["torch"])
     if states["cuda"] is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
@@ -324,14 +348,15 @@ def progress(row: dict, total: int, history: list[dict], quiet: bool) -> None:
     epoch = row["epoch"]
     eta = sum(r["seconds"] for r in history) / len(history) * max(total - epoch, 0)
     shown = dict.fromkeys(["loss", METRICS[1], MONITOR])  # val loss, main and monitored metric
-    values = "  ".join(f"val_{name} {row[f'val_{name}']:.4f}" for name in shown)
+    values = "  ".join(f"val_{name} {row[f'val_{name}']:.4g}" for name in shown)
     text = (
-        f"epoch {epoch}/{total}  train_loss {row['train_loss']:.4f}  {values}  "
+        f"epoch {epoch}/{total}  train_loss {row['train_loss']:.4g}  {values}  "
         f"lr {row['lr']:.3g}  eta {eta:.0f}s"
     )
-    if sys.stderr.isatty():
+    if sys.stderr.isatty():  # cut to the terminal's width: a wrapped line could not be rewritten
         bar = "#" * min(20, 20 * epoch // total)
-        print(f"\r[{bar:<20}] {text}\033[K", end="", file=sys.stderr, flush=True)
+        line = f"[{bar:<20}] {text}"[: shutil.get_terminal_size().columns - 1]
+        print(f"\r{line}\033[K", end="", file=sys.stderr, flush=True)
     else:
         print(text, file=sys.stderr, flush=True)
 
@@ -340,6 +365,30 @@ def end_progress(quiet: bool) -> None:
     """Finish the live line before other output."""
     if not quiet and sys.stderr.isatty():
         print(file=sys.stderr)
+
+
+def announce(text: str, quiet: bool) -> None:
+    """A line between the progress lines: early stopping, the refit phase."""
+    end_progress(quiet)
+    if not quiet:
+        print(text, file=sys.stderr, flush=True)
+
+
+def stop_on_signals() -> None:
+    """Turn the first SIGINT, SIGTERM or SIGHUP into KeyboardInterrupt (the loop then writes
+    last.pt and exits 130) and ignore any further one while that is written; a SIGHUP that is
+    ignored already (nohup) stays ignored."""
+
+    def handler(signum: int, frame: object) -> None:
+        for sig in stops:
+            signal.signal(sig, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    stops = [signal.SIGINT, signal.SIGTERM]
+    if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:
+        stops.append(signal.SIGHUP)
+    for sig in stops:
+        signal.signal(sig, handler)
 
 
 class NonFiniteLoss(Exception):
@@ -358,13 +407,12 @@ def check_finite(losses: torch.Tensor, epoch: int) -> None:
 
 
 def main() -> int:
+    stop_on_signals()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory")
     parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
     parser.add_argument("--data", metavar="PATH", help="read this data file instead")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
-    # for tests: behave as if interrupted (Ctrl-C) right after this epoch
-    parser.add_argument("--stop-after-epoch", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -374,6 +422,9 @@ def main() -> int:
     torch.set_num_threads(THREADS)
     if DEVICE == "auto":
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    elif DEVICE == "cuda" and not torch.cuda.is_available():
+        print("error: training.device is cuda, but this torch sees no CUDA device", file=sys.stderr)
+        return 2
     else:
         device = torch.device(DEVICE)
     seed_everything(SEED)
@@ -437,35 +488,40 @@ def main() -> int:
     ) -> dict:
         """Check the loss, evaluate, and append the epoch's row to the history."""
         check_finite(losses, row_epoch)
-        train = evaluate(model, x_fit, y_fit)
         val = evaluate(model, x_val, y_val)
         if not math.isfinite(val["loss"]) and len(y_val) > 0:
             raise NonFiniteLoss(f"validation loss became {val['loss']} at epoch {row_epoch}")
         row = {"epoch": row_epoch, "train_loss": float(train_loss)}
         row.update({f"val_{name}": value for name, value in val.items()})
         row.update({"lr": lr, "seconds": time.perf_counter() - t0})
-        # the training split in eval mode, as the validation split is measured (curves.png)
-        row.update({f"train_eval_{name}": value for name, value in train.items()})
         history.append(row)
         return row
 
     if args.resume:
-        if not (out / "last.pt").is_file():
-            print(f"error: {out / 'last.pt'} does not exist; nothing to resume", file=sys.stderr)
+        last = out / "last.pt"
+        if not last.is_file():
+            print(f"error: {last} does not exist; nothing to resume", file=sys.stderr)
             return 2
-        state = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
-        refit = state["refit"]
-        phase, refit_epoch = refit["phase"], refit["epoch"]
-        refit_done, refit_target = refit["done"], refit["target"]
-        if phase == "refit":
-            x_fit, y_fit = torch.cat([x_train, x_val]), torch.cat([y_train, y_val])
-            model = build_model().to(device)  # the refit model, trained on train + val
-            optimizer = build_optimizer(model)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        vars(best).update(state["best"])
-        set_rng_states(state["rng"], rng)
-        epoch, history, seconds = state["epoch"], list(state["history"]), state["seconds"]
+        try:  # weights_only: tensors and plain values, never code from the file
+            state = torch.load(last, map_location="cpu", weights_only=True)
+            refit = state["refit"]
+            phase, refit_epoch = refit["phase"], refit["epoch"]
+            refit_done, refit_target = refit["done"], refit["target"]
+            if phase == "refit":
+                x_fit, y_fit = torch.cat([x_train, x_val]), torch.cat([y_train, y_val])
+                model = build_model().to(device)  # the refit model, trained on train + val
+                optimizer = build_optimizer(model)
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            vars(best).update(state["best"])
+            set_rng_states(state["rng"], rng)
+            epoch, history, seconds = state["epoch"], list(state["history"]), state["seconds"]
+        except Exception as exc:  # corrupt, foreign or tampered
+            print(
+                f"error: {last} is not a checkpoint of this train.py ({type(exc).__name__})",
+                file=sys.stderr,
+            )
+            return 2
     else:
         state = snapshot()
         write(state)  # epoch 0: even an interrupted first epoch can be resumed
@@ -482,11 +538,13 @@ def main() -> int:
             row = end_epoch(epoch, lr, losses, train_loss, t0)
             best.update(row[f"val_{MONITOR}"], epoch, model)
             state = snapshot()
-            if time.perf_counter() - last_write >= CHECKPOINT_SECONDS:
+            if epoch == 1 or time.perf_counter() - last_write >= CHECKPOINT_SECONDS:
                 write(state)
             progress(row, EPOCHS, history, args.quiet)
-            if args.stop_after_epoch == epoch:
-                raise KeyboardInterrupt
+        if best.stop() and phase == "train":
+            announce(
+                f"early stopping: no improvement in val_{MONITOR} for {PATIENCE} epochs", args.quiet
+            )
 
         # --- refit on train + val (best_epochs) ------------------------------------
         # from scratch with the same seed for i* epochs; normaliser refitted on train + val
@@ -501,6 +559,10 @@ def main() -> int:
             optimizer = build_optimizer(model)
             state = snapshot()
             write(state)
+            announce(
+                f"refit: a fresh model on train + val for {best.epoch} epochs (the best epoch)",
+                args.quiet,
+            )
         while not refit_done and refit_epoch < best.epoch:
             t0 = time.perf_counter()
             lr = lr_at(refit_epoch)
@@ -513,8 +575,6 @@ def main() -> int:
             if time.perf_counter() - last_write >= CHECKPOINT_SECONDS:
                 write(state)
             progress(row, epoch + best.epoch, history, args.quiet)
-            if args.stop_after_epoch == epoch + refit_epoch:
-                raise KeyboardInterrupt
     except NonFiniteLoss as exc:
         write(state)
         end_progress(args.quiet)
@@ -552,9 +612,14 @@ def main() -> int:
         "class_name": CLASS_NAME,
     }
     write_json(out / "summary.json", summary)
-    plot_curves(out / "curves.png", history)
-    test = ", ".join(f"{name} {value:.4f}" for name, value in summary["metrics"]["test"].items())
-    print(f"done: {epoch} epochs, best epoch {best.epoch}; test {test}; wrote {out}")
+    plot_curves(out / "curves.png", history, best.epoch, epoch if refit_epoch else None)
+    why = "early stopping" if best.stop() else "training.epochs reached"
+    why += f", then {refit_epoch} refit epochs on train + val"
+    test = ", ".join(f"{name} {value:.4g}" for name, value in summary["metrics"]["test"].items())
+    print(
+        f"done: {epoch} epochs in {summary['seconds']:.1f}s ({why}), best epoch {best.epoch}; "
+        f"test {test}; wrote {out}"
+    )
     return 0
 
 
@@ -564,3 +629,6 @@ if __name__ == "__main__":
     except KeyboardInterrupt:  # Ctrl-C outside the epoch loop: while loading data, or at the end
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except OSError as exc:  # a read-only run directory, a full disk: the checkpoints are intact
+        print(f"error: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
+        sys.exit(2)

@@ -7,15 +7,12 @@ exist, and the data file's path relative to the directory the code is written to
 
 from __future__ import annotations
 
-import math
 import os
-import textwrap
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import Any
 
-from specc.analysis.ir import Program
-from specc.codegen.render import LINE_LENGTH, header
+from specc.analysis.ir import LayerIR, Program
+from specc.codegen.literals import LINE_LENGTH, py, wrap_text
 
 SKLEARN_LOADERS = {
     "iris": "load_iris",
@@ -91,8 +88,6 @@ class AugmentStep:
 class TrainContext:
     """What templates/data.py.j2 and templates/train.py.j2 place."""
 
-    header: str
-    """The generated-file header line (points back to the spec)."""
     title: str
     """First docstring line of train.py (name and description, safe inside triple quotes)."""
     name: str
@@ -140,26 +135,14 @@ class TrainContext:
     """Whether train.py needs torch.nn.functional (log-softmax, softplus, pad)."""
     shift: bool
     """Whether an augmentation shifts images (the shift() helper)."""
+    batchnorm: bool
+    """Whether the model has batch norm (then no minibatch may hold a single row)."""
     threads: bool
     """Whether the code calls torch.set_num_threads (TrainingIR.threads is set)."""
     output_activation: str
     input_shape: tuple[int, ...]
     output_units: int
     class_name: str
-
-
-def py(value: Any) -> str:
-    """A deterministic Python literal for a constant's value."""
-    if isinstance(value, bool) or value is None or isinstance(value, int | str):
-        return repr(value)
-    if isinstance(value, float):
-        if math.isinf(value):
-            return "float('inf')" if value > 0 else "float('-inf')"
-        return repr(value)
-    if isinstance(value, list | tuple):
-        inner = ", ".join(py(v) for v in value)
-        return f"({inner},)" if len(value) == 1 else f"({inner})"
-    raise TypeError(f"no literal for {value!r}")
 
 
 def relative_data_path(path: str, out_dir: Path) -> str:
@@ -296,12 +279,17 @@ def _augments(program: Program) -> tuple[list[Constant], tuple[AugmentStep, ...]
 
 
 def _title(program: Program) -> str:
-    """`Train <name>: <description>` on one line, safe inside a triple-quoted docstring."""
+    """`Train <name>: <description>`, escaped and wrapped (literals.wrap_text) for the top of
+    train.py's docstring: nothing in it can end the docstring or the line."""
     text = f"Train {program.name}"
-    if program.description:
-        desc = " ".join(program.description.split())
-        text += ": " + desc.replace("\\", "/").replace('"', "'")
-    return "\n".join(textwrap.wrap(text, width=92))
+    if program.description and not program.description.isspace():
+        text += ": " + program.description
+    return "\n".join(wrap_text(text, 92))
+
+
+def _has_batchnorm(layers: tuple[LayerIR, ...]) -> bool:
+    """Whether any layer, inside residual blocks too, is a batchnorm."""
+    return any(layer.kind == "batchnorm" or _has_batchnorm(layer.children) for layer in layers)
 
 
 def train_context(program: Program, out_dir: Path) -> TrainContext:
@@ -405,7 +393,6 @@ def train_context(program: Program, out_dir: Path) -> TrainContext:
     ]
     return TrainContext(
         title=_title(program),
-        header=header(program.spec_path),
         name=program.name,
         description=program.description,
         task=program.task,
@@ -438,6 +425,7 @@ def train_context(program: Program, out_dir: Path) -> TrainContext:
         uses_functional=loss.name in ("cross_entropy", "binary_cross_entropy")
         or any(a.kind == "shift" for a in augments),
         shift=any(a.kind == "shift" for a in augments),
+        batchnorm=_has_batchnorm(program.model.layers),
         threads=training.threads is not None,
         output_activation=program.model.output_activation,
         input_shape=tuple(program.model.input_shape),
