@@ -8,7 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from specc.analysis.ir import Program
+from specc.analysis.ir import (
+    BatchNormOptions,
+    Conv2dOptions,
+    FlipAugmentOptions,
+    LayerNormOptions,
+    LeakyReluOptions,
+    Pool1dOptions,
+    Pool2dOptions,
+    PReluOptions,
+    Program,
+    ShiftAugmentOptions,
+)
 from specc.analysis.naming import class_name, path_of, source_of
 from specc.pipeline import check_text
 
@@ -63,12 +74,11 @@ def test_resolved_options() -> None:
         "  - maxpool2d: {pool_size: [2, 2], padding: 1}\n  - flatten:\n" + OUT10
     )
     same, padded, pool, _ = prog.model.layers
-    assert same.options["padding"] == "same" and same.options["kernel_size"] == (3, 1)
-    assert padded.options["padding"] == (1, 1) and padded.options["stride"] == (2, 1)
-    assert padded.options["dilation"] == (2, 2)
+    assert same.options == Conv2dOptions(4, (3, 1), (1, 1), "same", (1, 1), True)
+    assert padded.options == Conv2dOptions(4, (3, 3), (2, 1), (1, 1), (2, 2), True)
     # floor((8 + 2 - 2*2 - 1)/2) + 1 = 3 and floor((8 + 2 - 4 - 1)/1) + 1 = 6
     assert padded.out_shape == (4, 3, 6)
-    assert pool.options == {"pool_size": (2, 2), "stride": (2, 2), "padding": (1, 1)}
+    assert pool.options == Pool2dOptions(pool_size=(2, 2), stride=(2, 2), padding=(1, 1))
     assert pool.out_shape == (4, 2, 4)  # floor((3 + 2 - 2)/2) + 1, floor((6 + 2 - 2)/2) + 1
 
 
@@ -80,9 +90,9 @@ def test_sequence_layers_are_channels_last() -> None:
     )
     conv, bn, pool, ln, gpool = prog.model.layers
     assert conv.out_shape == (6, 6) and conv.params == 8 * 6 * 3 + 6
-    assert bn.options["dims"] == 1 and bn.params == 2 * 6
-    assert pool.out_shape == (3, 6) and pool.options["stride"] == 2
-    assert ln.options["normalized_shape"] == (6,)
+    assert bn.options == BatchNormOptions(momentum=0.1, eps=1e-5, dims=1) and bn.params == 2 * 6
+    assert pool.out_shape == (3, 6) and pool.options == Pool1dOptions(2, stride=2, padding=0)
+    assert ln.options == LayerNormOptions(eps=1e-5, normalized_shape=(6,))
     assert gpool.out_shape == (6,)
 
 
@@ -197,8 +207,8 @@ def test_sklearn_data_ir_and_augment() -> None:
     assert (data.kind, data.dataset, data.path, data.target) == ("sklearn", "digits", None, ())
     assert (data.val, data.test, data.split_seed, data.stratify) == (0.1, 0.3, 4, True)
     assert [(a.kind, a.options) for a in data.augment] == [
-        ("shift", {"pixels": 2}),
-        ("flip", {"axis": "vertical", "p": 0.3}),
+        ("shift", ShiftAugmentOptions(pixels=2)),
+        ("flip", FlipAugmentOptions(axis="vertical", p=0.3)),
     ]
 
 
@@ -215,9 +225,9 @@ def test_activation_ir() -> None:
         "  - activation: {name: prelu, per_channel: true}\n" + OUT10
     )
     dense, act = prog.model.layers
-    assert dense.activation is not None and dense.activation.options == {"slope": 0.2}
+    assert dense.activation is not None and dense.activation.options == LeakyReluOptions(0.2)
     assert act.activation is not None and act.activation.name == "prelu"
-    assert act.activation.options == {"init": 0.25, "per_channel": True, "channels": 8}
+    assert act.activation.options == PReluOptions(init=0.25, per_channel=True, channels=8)
     assert act.params == 8
 
 

@@ -60,7 +60,7 @@ def test_model_builds_and_runs_with_the_inferred_shapes(spec, tmp_path):
     program, module = import_model(spec, tmp_path)
     torch.manual_seed(0)
     model = module.build_model()
-    units = program.model.output.options["units"]
+    units = program.model.output_units
     assert tuple(module.INPUT_SHAPE) == tuple(program.model.input_shape)
     assert units == module.OUTPUT_UNITS
     x = torch.randn(4, *program.model.input_shape)

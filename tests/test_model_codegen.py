@@ -23,6 +23,7 @@ F = torch.nn.functional
 from specc.analysis.ir import (  # noqa: E402
     ActivationIR,
     DataIR,
+    DenseOptions,
     LayerIR,
     LossIR,
     ModelIR,
@@ -32,6 +33,8 @@ from specc.analysis.ir import (  # noqa: E402
     ScheduleIR,
     TrainingIR,
 )
+from specc.analysis.kinds import ACTIVATIONS as ACTIVATION_KINDS  # noqa: E402
+from specc.analysis.kinds import LAYER_KINDS  # noqa: E402
 from specc.codegen.literals import header  # noqa: E402
 from specc.codegen.model_ctx import model_context  # noqa: E402
 from specc.codegen.render import environment, format_source  # noqa: E402
@@ -40,8 +43,8 @@ from specc.codegen.render import environment, format_source  # noqa: E402
 
 
 def act(name: str, **options: Any) -> ActivationIR:
-    """An activation with options."""
-    return ActivationIR(name, dict(options))
+    """An activation with its options (all of them: the IR holds resolved values)."""
+    return ActivationIR(name, ACTIVATION_KINDS[name].options(**options))
 
 
 def layer(
@@ -62,7 +65,7 @@ def layer(
         in_shape=in_shape,
         out_shape=out_shape,
         params=0,
-        options=dict(options),
+        options=LAYER_KINDS[kind].options(**options),
         activation=activation,
         weight_init=weight_init,
         children=children,
@@ -90,7 +93,7 @@ def program(
         last,
         (units,),
         0,
-        {"units": units, "bias": True},
+        DenseOptions(units, bias=True),
         None,
         output_init,
     )
@@ -104,6 +107,7 @@ def program(
         output_activation=output_activation,
         bias_init=bias_init,
         params=0,
+        weights_scheme="auto",
     )
     training = TrainingIR(
         epochs=1,
@@ -199,7 +203,10 @@ ACTIVATIONS = [
     (act("tanh"), torch.tanh),
     (act("softplus", beta=2.0), lambda z: torch.log1p(torch.exp(2.0 * z)) / 2.0),
     (act("softmax"), lambda z: torch.exp(z) / torch.exp(z).sum(-1, keepdim=True)),
-    (act("prelu", init=0.3, per_channel=False), lambda z: torch.where(z > 0, z, 0.3 * z)),
+    (
+        act("prelu", init=0.3, per_channel=False, channels=7),
+        lambda z: torch.where(z > 0, z, 0.3 * z),
+    ),
 ]
 
 
@@ -302,7 +309,9 @@ def test_batchnorm_matches_torch(shape, tmp_path):
     flat = math.prod(shape)
     prog = program(
         [
-            layer("batchnorm", "bn1", shape, shape, momentum=0.3, eps=1e-3, dims=1),
+            layer(
+                "batchnorm", "bn1", shape, shape, momentum=0.3, eps=1e-3, dims=len(shape) // 3 + 1
+            ),
             layer("flatten", "flatten1", shape, (flat,)),
         ],
         shape,
@@ -412,8 +421,10 @@ def test_residual_on_images_projects_with_a_strided_1x1_convolution(tmp_path):
                 (4, 3, 3),
                 (4, 3, 3),
                 children=(layer("activation", "act1", (4, 3, 3), (4, 3, 3), act("relu")),),
+                projection=False,
             ),
         ),
+        projection=False,
     )
     prog = program([res, nested, layer("flatten", "flatten1", (4, 3, 3), (36,))], (2, 6, 6))
     model = build(prog, tmp_path)
@@ -575,7 +586,7 @@ def test_recurrent_last_step_is_the_final_hidden_state(kind, bidirectional, num_
         return_sequences=False,
         num_layers=num_layers,
         dropout=0.0,
-        **({"nonlinearity": "relu"} if kind == "rnn" else {}),
+        nonlinearity="relu" if kind == "rnn" else "tanh",
     )
     model = build(program([rec], (7, 3)), tmp_path)
     kwargs = {"nonlinearity": "relu"} if kind == "rnn" else {}
@@ -724,6 +735,7 @@ def every_kind() -> Program:
             return_sequences=True,
             num_layers=2,
             dropout=0.0,
+            nonlinearity="tanh",
         ),
         layer(
             "gru",
@@ -737,6 +749,7 @@ def every_kind() -> Program:
             return_sequences=False,
             num_layers=1,
             dropout=0.0,
+            nonlinearity="tanh",
         ),
         layer(
             "residual",
@@ -891,7 +904,7 @@ def test_runs_in_train_and_eval_and_exports_to_onnx(make, tmp_path):
     onnxruntime = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
     prog = make()
-    shape, units = prog.model.input_shape, prog.model.output.options["units"]
+    shape, units = prog.model.input_shape, prog.model.output_units
     model = build(prog, tmp_path)
     model.normalize.fit(torch.randn(50, *shape))
     x = torch.randn(4, *shape)

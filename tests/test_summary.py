@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from specc.analysis.ir import Program
+from specc.analysis.ir import Program, RecurrentOptions
 from specc.analysis.summary import render_summary
 from specc.pipeline import check_text
 
@@ -77,7 +77,7 @@ def test_gru_and_rnn(tmp_path: Path) -> None:
     )
     assert counts(prog) == [3 * (20 * (8 + 20) + 40), 1 * (6 * (20 + 6) + 12), 6 * 10 + 10]
     assert [layer.out_shape for layer in prog.model.layers] == [(8, 20), (6,)]
-    assert prog.model.layers[1].options["nonlinearity"] == "relu"
+    assert prog.model.layers[1].options == RecurrentOptions(6, False, False, 1, 0.0, "relu")
 
 
 def test_residual_with_projection(tmp_path: Path) -> None:

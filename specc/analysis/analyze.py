@@ -101,7 +101,9 @@ def analyze(
     return program, diags
 
 
-def infer_shapes(spec: Spec) -> tuple[tuple[list[LayerIR], LayerIR] | None, list[Finding]]:
+def infer_shapes(
+    spec: Spec,
+) -> tuple[tuple[tuple[LayerIR, ...], LayerIR] | None, list[Finding]]:
     """Shapes and parameter counts of the hidden layers and the output unit (None: unknown)."""
     scheme = spec.init.weights
     layers, out, found = infer_block(sites_of(spec.layers), tuple(spec.input.shape), scheme)
@@ -113,7 +115,7 @@ def infer_shapes(spec: Spec) -> tuple[tuple[list[LayerIR], LayerIR] | None, list
     return (layers, output), found + more
 
 
-def build_model(spec: Spec, layers: list[LayerIR], output: LayerIR) -> ModelIR:
+def build_model(spec: Spec, layers: tuple[LayerIR, ...], output: LayerIR) -> ModelIR:
     """The model's IR from its inferred layers and output unit."""
     return ModelIR(
         class_name=class_name(spec.name),
@@ -124,6 +126,7 @@ def build_model(spec: Spec, layers: list[LayerIR], output: LayerIR) -> ModelIR:
         output_activation=spec.output.activation,
         bias_init=spec.init.bias,
         params=sum(layer.params for layer in layers) + output.params,
+        weights_scheme=spec.init.weights,
     )
 
 

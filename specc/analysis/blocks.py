@@ -6,27 +6,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from specc.analysis.kinds import LAYER_KINDS
 from specc.analysis.report import Path
 from specc.schema.layers import layer_kind, layer_params
-
-WEIGHTED = frozenset(
-    {"dense", "maxout", "rbf", "conv1d", "conv2d", "separable_conv2d", "lstm", "gru", "rnn"}
-)
-"""Layer kinds with a weight matrix (residual blocks add one only with `projection: true`)."""
-
-RECURRENT = frozenset({"lstm", "gru", "rnn"})
-
-TRANSPARENT = frozenset({"batchnorm", "layernorm", "dropout", "gaussian_noise"})
-"""Layers looked past when finding the activation that follows a linear layer."""
-
-OWN_ACTIVATION = frozenset({"dense", "conv1d", "conv2d", "separable_conv2d"})
-"""Kinds whose params carry an `activation` applied to their output."""
-
-RELU_FAMILY = frozenset({"relu", "leaky_relu", "prelu", "elu", "relu6", "gelu", "silu", "softplus"})
-"""Activations that do not saturate for positive inputs: He initialisation suits them."""
-
-SATURATING = frozenset({"sigmoid", "tanh"})
-"""Activations whose gradient vanishes for large |z|."""
 
 
 @dataclass(frozen=True)
@@ -48,7 +30,7 @@ class Site:
         """The activation model this layer applies, or None for layers without one."""
         if self.kind == "activation":
             return self.params
-        return self.params.activation if self.kind in OWN_ACTIVATION else None
+        return self.params.activation if LAYER_KINDS[self.kind].own_activation else None
 
     @property
     def activation_path(self) -> Path:
@@ -91,6 +73,6 @@ def following_activation(block: Sequence[Site], i: int) -> tuple[str, Path] | No
     for site in block[i + 1 :]:
         if site.kind == "activation":
             return site.params.name, site.activation_path
-        if site.kind not in TRANSPARENT:
+        if not LAYER_KINDS[site.kind].transparent:
             break
     return None

@@ -6,9 +6,11 @@ Conventions every stage relies on:
   pooling 1d, batchnorm, recurrent layers), as in Keras: conv1d treats F as its channels.
 - `params` counts exactly what PyTorch's `sum(p.numel() for p in model.parameters())` gives
   for the generated module (e.g. nn.LSTM has two bias vectors per gate set).
-- Options are resolved: no `None` meaning "default", no 'same'/'valid' strings that need the
-  input shape to mean something, except `padding` of convolutions, which stays 'same' when
-  the user asked for it (PyTorch supports it at stride 1; analysis rejects other strides).
+- Options are resolved: one frozen dataclass per layer kind, activation and augmentation, every
+  field a concrete value (no `None` meaning "default", no defaults restated downstream), and no
+  'same'/'valid' strings that need the input shape to mean something, except `padding` of
+  convolutions, which stays 'same' when the user asked for it (PyTorch supports it at stride 1;
+  analysis rejects other strides).
 """
 
 from __future__ import annotations
@@ -17,41 +19,235 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Shape = tuple[int, ...]
+Pair = tuple[int, int]
+"""A per-axis (height, width) size of a 2-D convolution or pooling."""
 Task = Literal["regression", "binary", "multilabel", "multiclass"]
+
+
+# --- activation options -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """A layer or activation without options (flatten, global pools, relu, tanh, ...)."""
+
+
+@dataclass(frozen=True)
+class LeakyReluOptions:
+    """leaky_relu: the fixed slope for negative inputs."""
+
+    slope: float
+
+
+@dataclass(frozen=True)
+class PReluOptions:
+    """prelu: initial slope, one slope per channel or one shared, and the channel count."""
+
+    init: float
+    per_channel: bool
+    channels: int
+    """Channels (features of vectors and sequences, C of images) of the activation's input."""
+
+    @property
+    def slopes(self) -> int:
+        """Number of learned slopes: one per channel, or one shared."""
+        return self.channels if self.per_channel else 1
+
+
+@dataclass(frozen=True)
+class EluOptions:
+    """elu: the saturation value for negative inputs."""
+
+    alpha: float
+
+
+@dataclass(frozen=True)
+class GeluOptions:
+    """gelu: the exact erf form (`none`) or the tanh approximation."""
+
+    approximate: Literal["none", "tanh"]
+
+
+@dataclass(frozen=True)
+class SoftplusOptions:
+    """softplus: the sharpness beta."""
+
+    beta: float
+
+
+ActivationOptions = (
+    NoOptions | LeakyReluOptions | PReluOptions | EluOptions | GeluOptions | SoftplusOptions
+)
+
+NO_OPTIONS = NoOptions()
 
 
 @dataclass(frozen=True)
 class ActivationIR:
-    """A resolved activation: name plus its options (slope, alpha, approximate, beta, ...)."""
+    """A resolved activation: its name and the options of that name."""
 
     name: str
     """linear, relu, leaky_relu, prelu, elu, relu6, gelu, silu, sigmoid, tanh, softplus, softmax."""
-    options: dict[str, Any] = field(default_factory=dict)
-    """leaky_relu: slope; prelu: init, per_channel, channels; elu: alpha; gelu: approximate;
-    softplus: beta."""
+    options: ActivationOptions = NO_OPTIONS
+    """The activation's class in specc.analysis.kinds.ACTIVATIONS; NoOptions for plain ones."""
+
+
+# --- layer options ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DenseOptions:
+    """dense and the output unit: h = g(Wᵀx + b)."""
+
+    units: int
+    bias: bool
+
+
+@dataclass(frozen=True)
+class DropoutOptions:
+    """dropout: the probability of dropping a unit."""
+
+    rate: float
+
+
+@dataclass(frozen=True)
+class GaussianNoiseOptions:
+    """gaussian_noise: the standard deviation of the noise."""
+
+    std: float
+
+
+@dataclass(frozen=True)
+class BatchNormOptions:
+    """batchnorm: running-statistics momentum, eps, and BatchNorm1d (1) or BatchNorm2d (2)."""
+
+    momentum: float
+    eps: float
+    dims: Literal[1, 2]
+
+
+@dataclass(frozen=True)
+class LayerNormOptions:
+    """layernorm: eps and the normalised trailing shape ((F,) or (C, H, W))."""
+
+    eps: float
+    normalized_shape: Shape
+
+
+@dataclass(frozen=True)
+class MaxoutOptions:
+    """maxout: output units and linear pieces per unit."""
+
+    units: int
+    pieces: int
+
+
+@dataclass(frozen=True)
+class RbfOptions:
+    """rbf: units (centres) and the initial width of each."""
+
+    units: int
+    sigma: float
+
+
+@dataclass(frozen=True)
+class ResidualOptions:
+    """residual: whether the skip path is a learned projection; the inner layers are
+    `LayerIR.children`."""
+
+    projection: bool
+
+
+@dataclass(frozen=True)
+class Conv1dOptions:
+    """conv1d over the time axis of a [T, F] sequence."""
+
+    filters: int
+    kernel_size: int
+    stride: int
+    padding: int | Literal["same"]
+    dilation: int
+    bias: bool
+
+
+@dataclass(frozen=True)
+class Conv2dOptions:
+    """conv2d over a [C, H, W] image; every size per axis."""
+
+    filters: int
+    kernel_size: Pair
+    stride: Pair
+    padding: Pair | Literal["same"]
+    dilation: Pair
+    bias: bool
+
+
+@dataclass(frozen=True)
+class SeparableConv2dOptions:
+    """separable_conv2d: depthwise (kernel, stride, padding, multiplier), then 1×1 pointwise."""
+
+    filters: int
+    kernel_size: Pair
+    stride: Pair
+    padding: Pair | Literal["same"]
+    depth_multiplier: int
+    bias: bool
+
+
+@dataclass(frozen=True)
+class Pool1dOptions:
+    """maxpool1d/avgpool1d: window, stride (resolved from the window) and padding."""
+
+    pool_size: int
+    stride: int
+    padding: int
+
+
+@dataclass(frozen=True)
+class Pool2dOptions:
+    """maxpool2d/avgpool2d: window, stride (resolved from the window) and padding per axis."""
+
+    pool_size: Pair
+    stride: Pair
+    padding: Pair
+
+
+@dataclass(frozen=True)
+class RecurrentOptions:
+    """lstm/gru/rnn: hidden size per direction, directions, output, stacking and dropout."""
+
+    units: int
+    bidirectional: bool
+    return_sequences: bool
+    num_layers: int
+    dropout: float
+    nonlinearity: Literal["tanh", "relu"]
+    """The recurrence's non-linearity: the spec's choice for rnn, tanh for lstm and gru."""
+
+
+LayerOptions = (
+    NoOptions
+    | DenseOptions
+    | DropoutOptions
+    | GaussianNoiseOptions
+    | BatchNormOptions
+    | LayerNormOptions
+    | MaxoutOptions
+    | RbfOptions
+    | ResidualOptions
+    | Conv1dOptions
+    | Conv2dOptions
+    | SeparableConv2dOptions
+    | Pool1dOptions
+    | Pool2dOptions
+    | RecurrentOptions
+)
+"""The options of any layer; which class a kind has is specc.analysis.kinds.LAYER_KINDS."""
 
 
 @dataclass(frozen=True)
 class LayerIR:
-    """One layer of the model with its resolved options, shapes and parameter count.
-
-    `options` by kind (all resolved to concrete values):
-    - dense: units, bias                      - dropout: rate          - gaussian_noise: std
-    - activation: (see `activation`)          - batchnorm: momentum, eps, dims (1 or 2)
-    - layernorm: eps, normalized_shape (tuple)
-    - maxout: units, pieces                   - rbf: units, sigma
-    - residual: projection (bool); `children` holds the inner layers
-    - conv1d: filters, kernel_size, stride, padding (int or 'same'), dilation, bias
-    - conv2d: filters, kernel_size (h, w), stride (h, w), padding ((ph, pw) or 'same'),
-      dilation (h, w), bias
-    - separable_conv2d: filters, kernel_size, stride, padding, depth_multiplier, bias
-    - maxpool1d/avgpool1d: pool_size, stride, padding (ints)
-    - maxpool2d/avgpool2d: pool_size, stride, padding (pairs)
-    - global_avgpool/global_maxpool/flatten: none
-    - lstm/gru/rnn: units, bidirectional, return_sequences, num_layers, dropout;
-      rnn also nonlinearity ('tanh' or 'relu')
-    - output (the output unit's dense layer): units, bias=True
-    """
+    """One layer of the model with its resolved options, shapes and parameter count."""
 
     kind: str
     """Layer type key of the spec (`dense`, `conv2d`, ...), or `output` for the output unit."""
@@ -64,7 +260,8 @@ class LayerIR:
     out_shape: Shape
     params: int
     """Trainable parameters of this layer, children included."""
-    options: dict[str, Any] = field(default_factory=dict)
+    options: LayerOptions
+    """The kind's options class (LAYER_KINDS[kind].options; DenseOptions for `output`)."""
     activation: ActivationIR | None = None
     """The layer's activation (dense, conv, maxout's none, `activation` layers); None for none."""
     weight_init: str = "torch"
@@ -84,12 +281,66 @@ class ModelIR:
     normalize: Literal["none", "standard", "minmax"]
     layers: tuple[LayerIR, ...]
     output: LayerIR
-    """The output dense layer (kind `output`), producing logits / raw values."""
+    """The output dense layer (kind `output`, DenseOptions), producing logits / raw values."""
     output_activation: Literal["linear", "sigmoid", "softmax"]
     """Applied by the model's `predict` method (evaluation, export), never inside the loss."""
     bias_init: float
     params: int
     """Total trainable parameters (normalisation statistics are buffers, not parameters)."""
+    weights_scheme: str
+    """init.weights as the spec gives it (auto, he_normal, ...), for model.py's docstring."""
+
+    @property
+    def output_units(self) -> int:
+        """Width of the output unit."""
+        return self.output.out_shape[-1]
+
+
+# --- augmentation options -----------------------------------------------------------------
+
+
+class _ByKey:
+    """Transitional read access by key (`o["std"]`, `o.get("p", 0.5)`) for code that still reads
+    augmentation options as a dict (specc/codegen/train_ctx.py `_augments`); read attributes."""
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The option `key` (every option is resolved, so `default` is never used)."""
+        return getattr(self, key, default)
+
+
+@dataclass(frozen=True)
+class NoiseAugmentOptions(_ByKey):
+    """noise: the standard deviation, in the raw inputs' units."""
+
+    std: float
+
+
+@dataclass(frozen=True)
+class FlipAugmentOptions(_ByKey):
+    """flip: the mirror axis and the probability of flipping an image."""
+
+    axis: Literal["horizontal", "vertical"]
+    p: float
+
+
+@dataclass(frozen=True)
+class ShiftAugmentOptions(_ByKey):
+    """shift: the largest translation along each spatial axis."""
+
+    pixels: int
+
+
+AugmentOptions = NoiseAugmentOptions | FlipAugmentOptions | ShiftAugmentOptions
+
+AUGMENT_OPTIONS: dict[str, type[AugmentOptions]] = {
+    "noise": NoiseAugmentOptions,
+    "flip": FlipAugmentOptions,
+    "shift": ShiftAugmentOptions,
+}
+"""The options class of each augmentation kind (field names are the schema's)."""
 
 
 @dataclass(frozen=True)
@@ -97,7 +348,12 @@ class AugmentIR:
     """One training-time augmentation: noise (std), flip (axis, p) or shift (pixels)."""
 
     kind: Literal["noise", "flip", "shift"]
-    options: dict[str, Any] = field(default_factory=dict)
+    options: AugmentOptions
+
+    def __post_init__(self) -> None:
+        # transitional: specc/analysis/datasets.py still passes the schema's dump as a dict
+        if isinstance(self.options, dict):
+            object.__setattr__(self, "options", AUGMENT_OPTIONS[self.kind](**self.options))
 
 
 @dataclass(frozen=True)

@@ -11,31 +11,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from specc.analysis.blocks import (
-    OWN_ACTIVATION,
-    RELU_FAMILY,
-    SATURATING,
-    Site,
-    act_name,
-    all_blocks,
-    following_activation,
-)
+from specc.analysis.blocks import Site, act_name, all_blocks, following_activation
+from specc.analysis.kinds import RELU_LIKE, SATURATING, kinds_where
 from specc.analysis.naming import source_of
 from specc.analysis.report import Finding, warning
 
-UNITS = OWN_ACTIVATION | {"maxout", "rbf"}
-"""Layers of hidden units whose activation matters for gradients and initialisation."""
-
-NONLINEAR_KINDS = frozenset(
-    {"maxout", "rbf", "lstm", "gru", "rnn", "maxpool1d", "maxpool2d", "global_maxpool"}
-)
-"""Layers that are non-linear whatever their activation."""
+OWN_ACTIVATION = kinds_where("own_activation")
+UNITS = kinds_where("units")
+NONLINEAR_KINDS = kinds_where("nonlinear")
+IMAGE_KINDS = kinds_where("image")
 
 INIT_FAMILIES: dict[str, tuple[str, frozenset[str]]] = {
     "he_normal": ("ReLU-family", SATURATING),
     "he_uniform": ("ReLU-family", SATURATING),
-    "xavier_normal": ("tanh/sigmoid", RELU_FAMILY),
-    "xavier_uniform": ("tanh/sigmoid", RELU_FAMILY),
+    "xavier_normal": ("tanh/sigmoid", RELU_LIKE),
+    "xavier_uniform": ("tanh/sigmoid", RELU_LIKE),
 }
 """Explicit schemes: the units they suit, and the activations they do not."""
 
@@ -109,9 +99,9 @@ def _init_mismatch(ctx: LintContext) -> list[Finding]:
     ]
     if not clashes:
         return []
-    site, act = clashes[0]
+    site, name = clashes[0]
     more = f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else ""
-    msg = f"init.weights {scheme} suits {suits} units, but {source_of(site.path)} uses {act}{more}"
+    msg = f"init.weights {scheme} suits {suits} units, but {source_of(site.path)} uses {name}{more}"
     hint = "use init.weights: auto to pick He or Xavier per layer from its activation"
     return [warning(("init", "weights"), "init-mismatch", msg, hint)]
 
@@ -192,9 +182,6 @@ def _double_activation(ctx: LintContext) -> list[Finding]:
                 found.append(warning(nxt.activation_path, "double-activation", msg, hint))
     return found
 
-
-IMAGE_KINDS = frozenset({"conv2d", "separable_conv2d", "maxpool2d", "avgpool2d"})
-"""Layers that read their input as an image [C, H, W]."""
 
 CHANNELS = 4
 """Largest channel count taken for a channels-last image (grey 1, RGB 3, RGBA 4)."""

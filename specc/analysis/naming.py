@@ -5,31 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-IDENT_PREFIX: dict[str, str] = {
-    "dense": "dense",
-    "dropout": "drop",
-    "gaussian_noise": "noise",
-    "activation": "act",
-    "batchnorm": "bn",
-    "layernorm": "ln",
-    "maxout": "maxout",
-    "rbf": "rbf",
-    "residual": "res",
-    "conv1d": "conv",
-    "conv2d": "conv",
-    "separable_conv2d": "sepconv",
-    "maxpool1d": "pool",
-    "maxpool2d": "pool",
-    "avgpool1d": "pool",
-    "avgpool2d": "pool",
-    "global_avgpool": "gpool",
-    "global_maxpool": "gpool",
-    "flatten": "flatten",
-    "lstm": "lstm",
-    "gru": "gru",
-    "rnn": "rnn",
-}
-"""Attribute-name prefix of each layer kind; a per-block counter is appended (dense1, dense2)."""
+from specc.analysis.kinds import LAYER_KINDS
 
 OUTPUT_IDENT = "output"
 """Attribute name of the output unit's dense layer."""
@@ -50,7 +26,7 @@ class Namer:
 
     def ident(self, kind: str) -> str:
         """The next ident for a layer of `kind` in this block."""
-        prefix = IDENT_PREFIX.get(kind, kind)
+        prefix = LAYER_KINDS[kind].prefix
         self.counts[prefix] += 1
         return f"{prefix}{self.counts[prefix]}"
 

@@ -11,35 +11,38 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 from specc.analysis.blocks import Site, sites_of
 from specc.analysis.inits import output_init, weight_init
-from specc.analysis.ir import ActivationIR, LayerIR, Shape
+from specc.analysis.ir import (
+    NO_OPTIONS,
+    ActivationIR,
+    BatchNormOptions,
+    Conv1dOptions,
+    Conv2dOptions,
+    DenseOptions,
+    DropoutOptions,
+    GaussianNoiseOptions,
+    LayerIR,
+    LayerNormOptions,
+    LayerOptions,
+    MaxoutOptions,
+    Pair,
+    Pool1dOptions,
+    Pool2dOptions,
+    PReluOptions,
+    RbfOptions,
+    RecurrentOptions,
+    ResidualOptions,
+    SeparableConv2dOptions,
+    Shape,
+)
+from specc.analysis.kinds import ACTIVATIONS, LAYER_KINDS, OUTPUT_OPTIONS
 from specc.analysis.naming import OUTPUT_IDENT, Namer, source_of
 from specc.analysis.report import Finding, Path, error, fmt_shape, warning
 
 RANK_NAMES = {1: "a vector", 2: "a sequence", 3: "an image"}
-
-NEEDS: dict[str, frozenset[int]] = {
-    "dense": frozenset({1}),
-    "maxout": frozenset({1}),
-    "rbf": frozenset({1}),
-    "conv1d": frozenset({2}),
-    "maxpool1d": frozenset({2}),
-    "avgpool1d": frozenset({2}),
-    "lstm": frozenset({2}),
-    "gru": frozenset({2}),
-    "rnn": frozenset({2}),
-    "conv2d": frozenset({3}),
-    "separable_conv2d": frozenset({3}),
-    "maxpool2d": frozenset({3}),
-    "avgpool2d": frozenset({3}),
-    "global_avgpool": frozenset({2, 3}),
-    "global_maxpool": frozenset({2, 3}),
-}
-"""Input ranks each kind accepts; kinds not listed accept any shape."""
 
 RANK_ERRORS: dict[frozenset[int], tuple[str, str, str]] = {
     frozenset({1}): (
@@ -65,9 +68,6 @@ RANK_ERRORS: dict[frozenset[int], tuple[str, str, str]] = {
 }
 """code, what the layer needs, and the hint, by accepted ranks."""
 
-GATES = {"lstm": 4, "gru": 3, "rnn": 1}
-"""Weight sets per recurrent cell: LSTM 4 gates, GRU 3, Elman RNN 1."""
-
 
 @dataclass
 class Step:
@@ -75,7 +75,7 @@ class Step:
 
     out: Shape | None
     params: int = 0
-    options: dict[str, Any] = field(default_factory=dict)
+    options: LayerOptions = NO_OPTIONS
     findings: list[Finding] = field(default_factory=list)
 
 
@@ -127,22 +127,20 @@ def sliding(
     return None, [error(at, "shape-collapse", msg, hint)]
 
 
-def conv_padding(padding: int | str, dims: int) -> tuple[Any, tuple[int, ...] | None]:
-    """(the IR's padding option, numeric padding per axis or None for 'same')."""
+def conv_padding(padding: int | str, dims: int) -> tuple[int, ...] | None:
+    """Numeric padding per axis, or None for 'same' (which the IR keeps as 'same')."""
     if padding == "same":
-        return "same", None
-    pads = (0 if padding == "valid" else int(padding),) * dims
-    return (pads[0] if dims == 1 else pads), pads
+        return None
+    return (0 if padding == "valid" else int(padding),) * dims
 
 
 def activation_ir(activation: Any, shape: Shape) -> tuple[ActivationIR, int]:
     """A resolved activation and its parameter count (PReLU: 1 or one slope per channel)."""
     options = activation.model_dump(mode="python", exclude={"name"})
     if activation.name != "prelu":
-        return ActivationIR(activation.name, options), 0
-    options["channels"] = channels(shape)
-    count = options["channels"] if activation.per_channel else 1
-    return ActivationIR(activation.name, options), count
+        return ActivationIR(activation.name, ACTIVATIONS[activation.name].options(**options)), 0
+    prelu = PReluOptions(**options, channels=channels(shape))
+    return ActivationIR(activation.name, prelu), prelu.slopes
 
 
 # --- one handler per layer kind: (params, input shape, params path) -> Step ---------------
@@ -150,19 +148,17 @@ def activation_ir(activation: Any, shape: Shape) -> tuple[ActivationIR, int]:
 
 def _dense(p: Any, shape: Shape, at: Path) -> Step:
     """h = g(Wᵀx + b)."""
-    return Step(
-        (p.units,), shape[0] * p.units + p.units * p.bias, {"units": p.units, "bias": p.bias}
-    )
+    return Step((p.units,), shape[0] * p.units + p.units * p.bias, DenseOptions(p.units, p.bias))
 
 
 def _dropout(p: Any, shape: Shape, at: Path) -> Step:
     """Shape-preserving."""
-    return Step(shape, 0, {"rate": p.rate})
+    return Step(shape, 0, DropoutOptions(p.rate))
 
 
 def _noise(p: Any, shape: Shape, at: Path) -> Step:
     """Shape-preserving."""
-    return Step(shape, 0, {"std": p.std})
+    return Step(shape, 0, GaussianNoiseOptions(p.std))
 
 
 def _activation(p: Any, shape: Shape, at: Path) -> Step:
@@ -172,42 +168,36 @@ def _activation(p: Any, shape: Shape, at: Path) -> Step:
 
 def _batchnorm(p: Any, shape: Shape, at: Path) -> Step:
     """γ and β per feature (vectors, sequences) or per channel (images)."""
-    dims = 2 if len(shape) == 3 else 1
-    return Step(shape, 2 * channels(shape), {"momentum": p.momentum, "eps": p.eps, "dims": dims})
+    dims: Literal[1, 2] = 2 if len(shape) == 3 else 1
+    return Step(shape, 2 * channels(shape), BatchNormOptions(p.momentum, p.eps, dims))
 
 
 def _layernorm(p: Any, shape: Shape, at: Path) -> Step:
     """γ and β over (F,) for vectors and sequences, over (C, H, W) for images."""
     normalized = shape if len(shape) == 3 else (shape[-1],)
-    return Step(shape, 2 * math.prod(normalized), {"eps": p.eps, "normalized_shape": normalized})
+    return Step(shape, 2 * math.prod(normalized), LayerNormOptions(p.eps, normalized))
 
 
 def _maxout(p: Any, shape: Shape, at: Path) -> Step:
     """units × pieces affine maps of the input."""
     n = p.units * p.pieces
-    return Step((p.units,), shape[0] * n + n, {"units": p.units, "pieces": p.pieces})
+    return Step((p.units,), shape[0] * n + n, MaxoutOptions(p.units, p.pieces))
 
 
 def _rbf(p: Any, shape: Shape, at: Path) -> Step:
     """A centre per unit plus one width per unit."""
-    return Step((p.units,), p.units * shape[0] + p.units, {"units": p.units, "sigma": p.sigma})
+    return Step((p.units,), p.units * shape[0] + p.units, RbfOptions(p.units, p.sigma))
 
 
 def _conv1d(p: Any, shape: Shape, at: Path) -> Step:
     """Convolution over T of a [T, F] sequence with F input channels."""
     steps, cin = shape
-    padding, pads = conv_padding(p.padding, 1)
+    pads = conv_padding(p.padding, 1)
     out, found = sliding(
         (steps,), (p.kernel_size,), (p.stride,), pads, (p.dilation,), (*at, "kernel_size"), "kernel"
     )
-    options = {
-        "filters": p.filters,
-        "kernel_size": p.kernel_size,
-        "stride": p.stride,
-        "padding": padding,
-        "dilation": p.dilation,
-        "bias": p.bias,
-    }
+    padding: int | Literal["same"] = "same" if pads is None else pads[0]
+    options = Conv1dOptions(p.filters, p.kernel_size, p.stride, padding, p.dilation, p.bias)
     params = cin * p.filters * p.kernel_size + p.filters * p.bias
     return Step(None if out is None else (out[0], p.filters), params, options, found)
 
@@ -216,16 +206,9 @@ def _conv2d(p: Any, shape: Shape, at: Path) -> Step:
     """Convolution over H, W of a [C, H, W] image."""
     cin, h, w = shape
     kernel, stride, dilation = pair(p.kernel_size), pair(p.stride), pair(p.dilation)
-    padding, pads = conv_padding(p.padding, 2)
+    pads = conv_padding(p.padding, 2)
     out, found = sliding((h, w), kernel, stride, pads, dilation, (*at, "kernel_size"), "kernel")
-    options = {
-        "filters": p.filters,
-        "kernel_size": kernel,
-        "stride": stride,
-        "padding": padding,
-        "dilation": dilation,
-        "bias": p.bias,
-    }
+    options = Conv2dOptions(p.filters, kernel, stride, pads_2d(pads), dilation, p.bias)
     params = cin * p.filters * kernel[0] * kernel[1] + p.filters * p.bias
     return Step(None if out is None else (p.filters, *out), params, options, found)
 
@@ -234,19 +217,19 @@ def _separable_conv2d(p: Any, shape: Shape, at: Path) -> Step:
     """Depthwise conv (no bias, cin·m channels) then a 1×1 pointwise conv to `filters`."""
     cin, h, w = shape
     kernel, stride = pair(p.kernel_size), pair(p.stride)
-    padding, pads = conv_padding(p.padding, 2)
+    pads = conv_padding(p.padding, 2)
     out, found = sliding((h, w), kernel, stride, pads, (1, 1), (*at, "kernel_size"), "kernel")
     mid = cin * p.depth_multiplier
-    options = {
-        "filters": p.filters,
-        "kernel_size": kernel,
-        "stride": stride,
-        "padding": padding,
-        "depth_multiplier": p.depth_multiplier,
-        "bias": p.bias,
-    }
+    options = SeparableConv2dOptions(
+        p.filters, kernel, stride, pads_2d(pads), p.depth_multiplier, p.bias
+    )
     params = mid * kernel[0] * kernel[1] + mid * p.filters + p.filters * p.bias
     return Step(None if out is None else (p.filters, *out), params, options, found)
+
+
+def pads_2d(pads: tuple[int, ...] | None) -> Pair | Literal["same"]:
+    """The IR's 2-D convolution padding: a pair, or 'same'."""
+    return "same" if pads is None else pair(pads)
 
 
 def pool_geometry(p: Any, dims: int) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
@@ -262,7 +245,7 @@ def _pool1d(p: Any, shape: Shape, at: Path) -> Step:
     """Pooling over T of a [T, F] sequence (floor mode)."""
     window, stride, pads = pool_geometry(p, 1)
     out, found = sliding(shape[:1], window, stride, pads, (1,), (*at, "pool_size"), "pool window")
-    options = {"pool_size": window[0], "stride": stride[0], "padding": pads[0]}
+    options = Pool1dOptions(window[0], stride[0], pads[0])
     return Step(None if out is None else (out[0], shape[1]), 0, options, found)
 
 
@@ -270,7 +253,7 @@ def _pool2d(p: Any, shape: Shape, at: Path) -> Step:
     """Pooling over H, W of a [C, H, W] image (floor mode)."""
     window, stride, pads = pool_geometry(p, 2)
     out, found = sliding(shape[1:], window, stride, pads, (1, 1), (*at, "pool_size"), "pool window")
-    options = {"pool_size": window, "stride": stride, "padding": pads}
+    options = Pool2dOptions(pair(window), pair(stride), pair(pads))
     return Step(None if out is None else (shape[0], *out), 0, options, found)
 
 
@@ -287,23 +270,23 @@ def _flatten(p: Any, shape: Shape, at: Path) -> Step:
     return Step(shape, findings=[warning(at[:-1], "flatten-noop", msg, "remove this layer")])
 
 
-def _recurrent(gates: int, p: Any, shape: Shape, at: Path) -> Step:
+def _recurrent(kind: str, p: Any, shape: Shape, at: Path) -> Step:
     """Stacked (bi)directional cells: gates·(h·(in + h) + 2h) per layer and direction."""
     _, features = shape
+    gates = LAYER_KINDS[kind].gates
     directions = 2 if p.bidirectional else 1
     params, width = 0, features
     for _ in range(p.num_layers):
         params += directions * gates * (p.units * (width + p.units) + 2 * p.units)
         width = p.units * directions
-    options = {
-        "units": p.units,
-        "bidirectional": p.bidirectional,
-        "return_sequences": p.return_sequences,
-        "num_layers": p.num_layers,
-        "dropout": p.dropout,
-    }
-    if hasattr(p, "activation"):
-        options["nonlinearity"] = p.activation
+    options = RecurrentOptions(
+        p.units,
+        p.bidirectional,
+        p.return_sequences,
+        p.num_layers,
+        p.dropout,
+        getattr(p, "activation", "tanh"),  # LSTM and GRU cells use tanh
+    )
     out = (shape[0], width) if p.return_sequences else (width,)
     return Step(out, params, options)
 
@@ -327,9 +310,9 @@ HANDLERS: dict[str, Callable[[Any, Shape, Path], Step]] = {
     "global_avgpool": _global_pool,
     "global_maxpool": _global_pool,
     "flatten": _flatten,
-    "lstm": partial(_recurrent, GATES["lstm"]),
-    "gru": partial(_recurrent, GATES["gru"]),
-    "rnn": partial(_recurrent, GATES["rnn"]),
+    "lstm": lambda p, shape, at: _recurrent("lstm", p, shape, at),
+    "gru": lambda p, shape, at: _recurrent("gru", p, shape, at),
+    "rnn": lambda p, shape, at: _recurrent("rnn", p, shape, at),
 }
 """Shape and parameter rule of every kind except `residual` (which recurses)."""
 
@@ -339,7 +322,7 @@ HANDLERS: dict[str, Callable[[Any, Shape, Path], Step]] = {
 
 def rank_check(kind: str, shape: Shape, at: Path) -> Finding | None:
     """An error when a layer of `kind` cannot take an input of this rank."""
-    accepted = NEEDS.get(kind)
+    accepted = LAYER_KINDS[kind].ranks
     if accepted is None or len(shape) in accepted:
         return None
     code, want, hint = RANK_ERRORS[accepted]
@@ -368,7 +351,7 @@ def _residual(site: Site, shape: Shape, scheme: str) -> tuple[Step, tuple[LayerI
     params = sum(c.params for c in children)
     if p.projection:
         params += channels(shape) * channels(out)  # bias-free linear map or 1×1 convolution
-    return Step(out, params, {"projection": p.projection}, found), children
+    return Step(out, params, ResidualOptions(p.projection), found), children
 
 
 def _residual_error(site: Site, shape: Shape, out: Shape) -> Finding:
@@ -422,8 +405,10 @@ def infer_block(
     block: Sequence[Site], shape: Shape, scheme: str
 ) -> tuple[tuple[LayerIR, ...], Shape | None, list[Finding]]:
     """Every layer of a block in order: (layers, output shape or None, findings)."""
-    namer, layers, found = Namer(), [], []
-    current: Shape | None = shape
+    namer = Namer()
+    layers: list[LayerIR] = []
+    found: list[Finding] = []
+    current = shape
     for i, site in enumerate(block):
         layer, problems = infer_layer(block, i, current, namer.ident(site.kind), scheme)
         found.extend(problems)
@@ -450,7 +435,7 @@ def infer_output(output: Any, shape: Shape, scheme: str) -> tuple[LayerIR | None
         in_shape=shape,
         out_shape=(output.units,),
         params=shape[0] * output.units + output.units,
-        options={"units": output.units, "bias": True},
+        options=OUTPUT_OPTIONS(output.units, bias=True),
         activation=ActivationIR(output.activation),
         weight_init=output_init(scheme),
     )

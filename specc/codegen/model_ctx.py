@@ -9,19 +9,59 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from specc.analysis.ir import ActivationIR, LayerIR, Program, Shape
+from specc.analysis.ir import (
+    ActivationIR,
+    BatchNormOptions,
+    Conv1dOptions,
+    Conv2dOptions,
+    DenseOptions,
+    DropoutOptions,
+    EluOptions,
+    GaussianNoiseOptions,
+    GeluOptions,
+    LayerIR,
+    LayerNormOptions,
+    LeakyReluOptions,
+    MaxoutOptions,
+    Pool1dOptions,
+    Pool2dOptions,
+    PReluOptions,
+    Program,
+    RbfOptions,
+    RecurrentOptions,
+    ResidualOptions,
+    SeparableConv2dOptions,
+    Shape,
+    SoftplusOptions,
+)
+from specc.analysis.kinds import family, kinds_where
 from specc.codegen.literals import docstring, py, py_float
 
 HELPER_ORDER = ("Standardize", "MinMaxScale", "GaussianNoise", "Maxout", "RBF", "SeparableConv2d")
 """Custom modules model.py may define, in the order they appear in the file."""
 
-RELU_FAMILY = frozenset({"relu", "relu6", "elu", "gelu", "silu", "softplus"})
-"""Activations initialised with He's ReLU gain (leaky_relu and prelu use their slope)."""
-
-NORMS = frozenset({"batchnorm", "layernorm", "dropout", "gaussian_noise"})
+TRANSPARENT = kinds_where("transparent")
 """Layers that may stand between an affine layer and the activation layer that follows it."""
+
+TORCH_MODULES = {
+    "maxpool1d": "nn.MaxPool1d",
+    "avgpool1d": "nn.AvgPool1d",
+    "maxpool2d": "nn.MaxPool2d",
+    "avgpool2d": "nn.AvgPool2d",
+    "lstm": "nn.LSTM",
+    "gru": "nn.GRU",
+    "rnn": "nn.RNN",
+}
+"""The PyTorch module of the kinds whose builder is shared (pools, recurrent layers)."""
+
+TORCH_DEFAULTS = {"stride": 1, "padding": 0, "dilation": 1, "depth_multiplier": 1}
+"""PyTorch's defaults of the convolution arguments: an argument equal to its default is left out."""
+TORCH_NORM_EPS, TORCH_NORM_MOMENTUM, TORCH_PRELU_INIT = 1e-5, 0.1, 0.25
+"""PyTorch's defaults of BatchNorm/LayerNorm eps, BatchNorm momentum and nn.PReLU's init."""
+
+OptionsT = TypeVar("OptionsT")
 
 
 @dataclass(frozen=True)
@@ -129,47 +169,35 @@ def activation_expr(
     name, opts = act.name, act.options
     if name in ("relu", "sigmoid", "tanh"):
         return f"torch.{name}({expr})"
-    if name in ("relu6", "silu"):
-        out.functional = True
-        return f"F.{name}({expr})"
-    if name == "leaky_relu":
-        out.functional = True
-        return f"F.leaky_relu({expr}, negative_slope={py_float(opts['slope'])})"
-    if name == "elu":
-        out.functional = True
-        return f"F.elu({expr}, alpha={py_float(opts['alpha'])})"
-    if name == "softplus":
-        out.functional = True
-        return f"F.softplus({expr}, beta={py_float(opts['beta'])})"
-    if name == "gelu":
-        out.functional = True
-        if opts.get("approximate", "none") == "tanh":
-            return f'F.gelu({expr}, approximate="tanh")'
-        return f"F.gelu({expr})"
     if name == "softmax":
         dim = 1 if layout == "channels_first" else -1
         return f"torch.softmax({expr}, dim={dim})"
-    if name == "prelu":
-        if _prelu_channels(act) > 1 and layout == "sequence":
+    if isinstance(opts, PReluOptions):
+        if opts.slopes > 1 and layout == "sequence":
             # nn.PReLU's per-channel slopes apply to dim 1; a sequence keeps features last
             return f"self.{prelu_attr}({expr}.transpose(1, 2)).transpose(1, 2)"
         return f"self.{prelu_attr}({expr})"
+    out.functional = True
+    if name in ("relu6", "silu"):
+        return f"F.{name}({expr})"
+    if isinstance(opts, LeakyReluOptions):
+        return f"F.leaky_relu({expr}, negative_slope={py_float(opts.slope)})"
+    if isinstance(opts, EluOptions):
+        return f"F.elu({expr}, alpha={py_float(opts.alpha)})"
+    if isinstance(opts, SoftplusOptions):
+        return f"F.softplus({expr}, beta={py_float(opts.beta)})"
+    if isinstance(opts, GeluOptions):
+        if opts.approximate == "tanh":
+            return f'F.gelu({expr}, approximate="tanh")'
+        return f"F.gelu({expr})"
     raise ValueError(f"unknown activation {name!r}")
 
 
-def _prelu_channels(act: ActivationIR) -> int:
-    """Number of learned PReLU slopes: one, or one per unit/channel."""
-    if act.options.get("per_channel"):
-        return int(act.options["channels"])
-    return 1
-
-
-def prelu_module(act: ActivationIR) -> str:
+def prelu_module(opts: PReluOptions) -> str:
     """The nn.PReLU constructor for a prelu activation."""
-    channels = _prelu_channels(act)
-    init = float(act.options.get("init", 0.25))
-    args = [str(channels)] if channels != 1 or init != 0.25 else []
-    kwargs = {"init": py_float(init)} if init != 0.25 else {}
+    init = opts.init
+    args = [str(opts.slopes)] if opts.slopes != 1 or init != TORCH_PRELU_INIT else []
+    kwargs = {"init": py_float(init)} if init != TORCH_PRELU_INIT else {}
     return _call("nn.PReLU", *args, **kwargs)
 
 
@@ -178,15 +206,17 @@ def prelu_module(act: ActivationIR) -> str:
 
 def _kaiming_args(act: ActivationIR | None) -> dict[str, str]:
     """kaiming_* keyword arguments for the activation that follows the weights."""
-    name = act.name if act is not None else "linear"
-    if name in RELU_FAMILY:
+    if act is None:
+        return {"nonlinearity": '"linear"'}
+    kind = family(act.name)
+    if kind == "relu":
         return {"nonlinearity": '"relu"'}
-    if name == "leaky_relu":
-        return {"a": py_float(act.options["slope"]), "nonlinearity": '"leaky_relu"'}
-    if name == "prelu":
-        return {"a": py_float(act.options.get("init", 0.25)), "nonlinearity": '"leaky_relu"'}
-    if name in ("tanh", "sigmoid"):
-        return {"nonlinearity": f'"{name}"'}
+    if kind == "leaky":  # the gain of the (initial) negative slope
+        opts = act.options
+        slope = opts.slope if isinstance(opts, LeakyReluOptions) else _as(PReluOptions, opts).init
+        return {"a": py_float(slope), "nonlinearity": '"leaky_relu"'}
+    if kind == "saturating":
+        return {"nonlinearity": f'"{act.name}"'}
     return {"nonlinearity": '"linear"'}
 
 
@@ -216,7 +246,7 @@ def _following_activation(layers: tuple[LayerIR, ...], index: int) -> Activation
     for later in layers[index + 1 :]:
         if later.kind == "activation":
             return later.activation
-        if later.kind not in NORMS:
+        if later.kind not in TRANSPARENT:
             break
     return own
 
@@ -242,10 +272,9 @@ class _Emit:
         """The layer being rendered."""
         return self.layers[self.index]
 
-    @property
-    def o(self) -> dict[str, Any]:
-        """The layer's resolved options."""
-        return self.layer.options
+    def options(self, cls: type[OptionsT]) -> OptionsT:
+        """The layer's resolved options, which are of class `cls` for its kind."""
+        return _as(cls, self.layer.options)
 
     @property
     def rank(self) -> int:
@@ -286,61 +315,71 @@ class _Emit:
         path = ".".join([self.owner, self.layer.ident, *names])
         self.out.reset.append(f"nn.init.constant_({path}, {py_float(self.bias_init)})")
 
-    def affine(self) -> None:
+    def affine(self, bias: bool) -> None:
         """The weight and (when the layer has one) the bias of a dense or conv layer."""
         self.weight("weight")
-        if self.o.get("bias", True):
+        if bias:
             self.bias("bias")
 
 
-def _conv_kwargs(o: dict[str, Any], keys: tuple[str, ...]) -> dict[str, str]:
-    """stride/padding/dilation/bias keyword arguments that differ from PyTorch's defaults."""
-    defaults = {"stride": 1, "padding": 0, "dilation": 1, "depth_multiplier": 1}
-    kwargs = {}
-    for key in keys:
-        if key in o and (isinstance(o[key], str) or not is_default(o[key], defaults[key])):
-            kwargs[key] = size(o[key])
-    if not o.get("bias", True):
+def _as(cls: type[OptionsT], options: object) -> OptionsT:
+    """`options` as the class analysis resolves it into (an internal error if it is not)."""
+    if not isinstance(options, cls):
+        raise TypeError(f"expected {cls.__name__} options, got {type(options).__name__}")
+    return options
+
+
+def _conv_kwargs(args: dict[str, Any], bias: bool) -> dict[str, str]:
+    """stride/padding/dilation/depth_multiplier/bias keyword arguments that differ from
+    PyTorch's defaults ('same' padding always stays)."""
+    kwargs = {
+        key: size(value)
+        for key, value in args.items()
+        if isinstance(value, str) or not is_default(value, TORCH_DEFAULTS[key])
+    }
+    if not bias:
         kwargs["bias"] = "False"
     return kwargs
 
 
-def _norm_kwargs(o: dict[str, Any]) -> dict[str, str]:
+def _norm_kwargs(eps: float, momentum: float = TORCH_NORM_MOMENTUM) -> dict[str, str]:
     """eps/momentum of a norm layer that differ from PyTorch's defaults."""
     kwargs = {}
-    if float(o.get("eps", 1e-5)) != 1e-5:
-        kwargs["eps"] = py_float(o["eps"])
-    if float(o.get("momentum", 0.1)) != 0.1:
-        kwargs["momentum"] = py_float(o["momentum"])
+    if eps != TORCH_NORM_EPS:
+        kwargs["eps"] = py_float(eps)
+    if momentum != TORCH_NORM_MOMENTUM:
+        kwargs["momentum"] = py_float(momentum)
     return kwargs
 
 
 def _dense(e: _Emit) -> None:
     """nn.Linear on the last axis, then the activation."""
-    bias = {} if e.o.get("bias", True) else {"bias": "False"}
-    e.module(_call("nn.Linear", str(e.layer.in_shape[-1]), str(e.o["units"]), **bias))
-    e.affine()
+    o = e.options(DenseOptions)
+    bias = {} if o.bias else {"bias": "False"}
+    e.module(_call("nn.Linear", str(e.layer.in_shape[-1]), str(o.units), **bias))
+    e.affine(o.bias)
     e.forward(f"self.{e.layer.ident}(x)")
 
 
 def _output(e: _Emit) -> None:
     """The output unit's nn.Linear: forward returns its logits / raw values."""
-    e.module(_call("nn.Linear", str(e.layer.in_shape[-1]), str(e.o["units"])))
-    e.affine()
+    o = e.options(DenseOptions)
+    e.module(_call("nn.Linear", str(e.layer.in_shape[-1]), str(o.units)))
+    e.affine(o.bias)
     e.fwd.append(f"return self.{e.layer.ident}(x)  # {shape_comment(e.layer.out_shape)}")
 
 
 def _dropout(e: _Emit) -> None:
     """nn.Dropout, which is inverted dropout."""
     comment = "  # inverted: kept units are scaled by 1/(1 - p) while training"
-    e.module(f"nn.Dropout({py_float(e.o['rate'])})", comment)
+    e.module(f"nn.Dropout({py_float(e.options(DropoutOptions).rate)})", comment)
     e.forward(f"self.{e.layer.ident}(x)")
 
 
 def _gaussian_noise(e: _Emit) -> None:
     """The GaussianNoise module: noise in training mode only."""
     e.out.helpers.add("GaussianNoise")
-    e.module(f"GaussianNoise({py_float(e.o['std'])})")
+    e.module(f"GaussianNoise({py_float(e.options(GaussianNoiseOptions).std)})")
     e.forward(f"self.{e.layer.ident}(x)")
 
 
@@ -351,11 +390,13 @@ def _activation(e: _Emit) -> None:
 
 def _batchnorm(e: _Emit) -> None:
     """BatchNorm2d on images, BatchNorm1d on vectors and (transposed) sequences."""
-    if e.rank == 3:
-        e.module(_call("nn.BatchNorm2d", str(e.layer.in_shape[0]), **_norm_kwargs(e.o)))
+    o = e.options(BatchNormOptions)
+    kwargs = _norm_kwargs(o.eps, o.momentum)
+    if o.dims == 2:
+        e.module(_call("nn.BatchNorm2d", str(e.layer.in_shape[0]), **kwargs))
         e.forward(f"self.{e.layer.ident}(x)", "channels_first")
         return
-    e.module(_call("nn.BatchNorm1d", str(e.layer.in_shape[-1]), **_norm_kwargs(e.o)))
+    e.module(_call("nn.BatchNorm1d", str(e.layer.in_shape[-1]), **kwargs))
     if e.rank == 2:
         e.channels_first(f"self.{e.layer.ident}")
     else:
@@ -364,17 +405,18 @@ def _batchnorm(e: _Emit) -> None:
 
 def _layernorm(e: _Emit) -> None:
     """nn.LayerNorm over the normalised shape (the last axis)."""
-    shape = tuple(e.o.get("normalized_shape", e.layer.in_shape[-1:]))
+    o = e.options(LayerNormOptions)
+    shape = o.normalized_shape
     dims = str(shape[0]) if len(shape) == 1 else tuple_repr(shape)
-    kwargs = {} if float(e.o.get("eps", 1e-5)) == 1e-5 else {"eps": py_float(e.o["eps"])}
-    e.module(_call("nn.LayerNorm", dims, **kwargs))
+    e.module(_call("nn.LayerNorm", dims, **_norm_kwargs(o.eps)))
     e.forward(f"self.{e.layer.ident}(x)")
 
 
 def _maxout(e: _Emit) -> None:
     """The Maxout module; He's ReLU gain when no activation follows (maxout generalises ReLU)."""
     e.out.helpers.add("Maxout")
-    e.module(_call("Maxout", str(e.layer.in_shape[-1]), str(e.o["units"]), str(e.o["pieces"])))
+    o = e.options(MaxoutOptions)
+    e.module(_call("Maxout", str(e.layer.in_shape[-1]), str(o.units), str(o.pieces)))
     gain = _following_activation(e.layers, e.index) or ActivationIR("relu")
     e.weight("linear", "weight", act=gain)
     e.bias("linear", "bias")
@@ -385,56 +427,57 @@ def _rbf(e: _Emit) -> None:
     """The RBF module: centres are weights, widths are not."""
     e.out.helpers.add("RBF")
     e.out.math = True
-    sigma = py_float(e.o["sigma"])
-    e.module(_call("RBF", str(e.layer.in_shape[-1]), str(e.o["units"]), sigma=sigma))
+    o = e.options(RbfOptions)
+    e.module(_call("RBF", str(e.layer.in_shape[-1]), str(o.units), sigma=py_float(o.sigma)))
     e.weight("centres", act=None)
     e.forward(f"self.{e.layer.ident}(x)")
 
 
 def _conv1d(e: _Emit) -> None:
     """nn.Conv1d over time: sequences keep features last, so forward transposes around it."""
-    args = (str(e.layer.in_shape[-1]), str(e.o["filters"]), str(e.o["kernel_size"]))
-    e.module(_call("nn.Conv1d", *args, **_conv_kwargs(e.o, ("stride", "padding", "dilation"))))
-    e.affine()
+    o = e.options(Conv1dOptions)
+    args = (str(e.layer.in_shape[-1]), str(o.filters), str(o.kernel_size))
+    geometry = {"stride": o.stride, "padding": o.padding, "dilation": o.dilation}
+    e.module(_call("nn.Conv1d", *args, **_conv_kwargs(geometry, o.bias)))
+    e.affine(o.bias)
     e.channels_first(f"self.{e.layer.ident}")
 
 
 def _conv2d(e: _Emit) -> None:
     """nn.Conv2d on [C, H, W] images."""
-    args = (str(e.layer.in_shape[0]), str(e.o["filters"]), size(e.o["kernel_size"]))
-    e.module(_call("nn.Conv2d", *args, **_conv_kwargs(e.o, ("stride", "padding", "dilation"))))
-    e.affine()
+    o = e.options(Conv2dOptions)
+    args = (str(e.layer.in_shape[0]), str(o.filters), size(o.kernel_size))
+    geometry = {"stride": o.stride, "padding": o.padding, "dilation": o.dilation}
+    e.module(_call("nn.Conv2d", *args, **_conv_kwargs(geometry, o.bias)))
+    e.affine(o.bias)
     e.forward(f"self.{e.layer.ident}(x)", "channels_first")
 
 
 def _separable_conv2d(e: _Emit) -> None:
     """The SeparableConv2d module: only the pointwise convolution meets the activation."""
     e.out.helpers.add("SeparableConv2d")
-    args = (str(e.layer.in_shape[0]), str(e.o["filters"]), size(e.o["kernel_size"]))
-    kwargs = _conv_kwargs(e.o, ("stride", "padding", "depth_multiplier"))
-    e.module(_call("SeparableConv2d", *args, **kwargs))
+    o = e.options(SeparableConv2dOptions)
+    args = (str(e.layer.in_shape[0]), str(o.filters), size(o.kernel_size))
+    geometry = {"stride": o.stride, "padding": o.padding, "depth_multiplier": o.depth_multiplier}
+    e.module(_call("SeparableConv2d", *args, **_conv_kwargs(geometry, o.bias)))
     e.weight("depthwise", "weight", act=None)
     e.weight("pointwise", "weight")
-    if e.o.get("bias", True):
+    if o.bias:
         e.bias("pointwise", "bias")
     e.forward(f"self.{e.layer.ident}(x)", "channels_first")
 
 
 def _pool(e: _Emit) -> None:
     """nn.MaxPool/AvgPool 1d (transposed around, on sequences) or 2d (images)."""
-    module = {
-        "maxpool1d": "nn.MaxPool1d",
-        "avgpool1d": "nn.AvgPool1d",
-        "maxpool2d": "nn.MaxPool2d",
-        "avgpool2d": "nn.AvgPool2d",
-    }[e.layer.kind]
+    one_d = e.layer.kind.endswith("1d")
+    o = e.options(Pool1dOptions) if one_d else e.options(Pool2dOptions)
     kwargs = {}
-    if e.o.get("stride") is not None and size(e.o["stride"]) != size(e.o["pool_size"]):
-        kwargs["stride"] = size(e.o["stride"])
-    if not is_default(e.o.get("padding", 0), 0):
-        kwargs["padding"] = size(e.o["padding"])
-    e.module(_call(module, size(e.o["pool_size"]), **kwargs))
-    if e.layer.kind.endswith("1d"):
+    if size(o.stride) != size(o.pool_size):
+        kwargs["stride"] = size(o.stride)
+    if not is_default(o.padding, 0):
+        kwargs["padding"] = size(o.padding)
+    e.module(_call(TORCH_MODULES[e.layer.kind], size(o.pool_size), **kwargs))
+    if one_d:
         e.channels_first(f"self.{e.layer.ident}")
     else:
         e.forward(f"self.{e.layer.ident}(x)", "channels_first")
@@ -454,24 +497,23 @@ def _flatten(e: _Emit) -> None:
 
 def _recurrent(e: _Emit) -> None:
     """nn.LSTM/GRU/RNN, batch-first: every step, or the last layer's final hidden states."""
-    o, ident, layer = e.o, e.layer.ident, e.layer
-    units, dirs, num_layers = int(o["units"]), 2 if o["bidirectional"] else 1, int(o["num_layers"])
+    o, ident, layer = e.options(RecurrentOptions), e.layer.ident, e.layer
+    units, dirs, num_layers = o.units, 2 if o.bidirectional else 1, o.num_layers
     kwargs: dict[str, str] = {}
     if num_layers > 1:
         kwargs["num_layers"] = str(num_layers)
-    if float(o.get("dropout", 0.0)) > 0:
-        kwargs["dropout"] = py_float(o["dropout"])
-    if layer.kind == "rnn" and o.get("nonlinearity", "tanh") != "tanh":
-        kwargs["nonlinearity"] = f'"{o["nonlinearity"]}"'
+    if o.dropout > 0:
+        kwargs["dropout"] = py_float(o.dropout)
+    if o.nonlinearity != "tanh":  # only rnn has a choice (LSTM and GRU cells use tanh)
+        kwargs["nonlinearity"] = f'"{o.nonlinearity}"'
     kwargs["batch_first"] = "True"
     if dirs == 2:
         kwargs["bidirectional"] = "True"
-    module = {"lstm": "nn.LSTM", "gru": "nn.GRU", "rnn": "nn.RNN"}[layer.kind]
-    e.module(_call(module, str(layer.in_shape[-1]), str(units), **kwargs))
+    e.module(_call(TORCH_MODULES[layer.kind], str(layer.in_shape[-1]), str(units), **kwargs))
 
     steps = shape_comment((layer.in_shape[0], units * dirs))
     out_shape = shape_comment(layer.out_shape)
-    if o["return_sequences"]:
+    if o.return_sequences:
         e.fwd.append(f"x, _ = self.{ident}(x)  # {out_shape}")
     elif dirs == 1:
         e.fwd.append(f"x, _ = self.{ident}(x)  # {steps}")
@@ -487,7 +529,7 @@ def _recurrent(e: _Emit) -> None:
     # He scales for the recurrence's nonlinearity; Xavier is used without a gain, as in Keras,
     # and makes the recurrent matrices orthogonal
     xavier = layer.weight_init.startswith("xavier")
-    gain = None if xavier else ActivationIR(o.get("nonlinearity", "tanh"))
+    gain = None if xavier else ActivationIR(o.nonlinearity)
     hh_rule = "orthogonal" if xavier else layer.weight_init
     for n in range(num_layers):
         for suffix in ("", "_reverse")[:dirs]:
@@ -526,7 +568,7 @@ def _residual(e: _Emit) -> None:
         out=e.out,
         bias_init=e.bias_init,
     )
-    projection = bool(layer.options.get("projection"))
+    projection = e.options(ResidualOptions).projection
     if projection:
         inner.init.append(f"self.projection = {_projection(layer)}")
         inner.fwd.append(f"skip = self.projection(x)  # {shape_comment(layer.out_shape)}")
@@ -584,8 +626,8 @@ def _block(e: _Emit) -> None:
             raise ValueError(f"{layer.source}: no code for layer kind {layer.kind!r}")
         LAYER_CODE[layer.kind](e)
         act = layer.activation
-        if act is not None and act.name == "prelu" and layer.kind != "output":
-            e.init.append(f"self.{e.prelu_attr} = {prelu_module(act)}")
+        if act is not None and isinstance(act.options, PReluOptions) and layer.kind != "output":
+            e.init.append(f"self.{e.prelu_attr} = {prelu_module(act.options)}")
 
 
 # --- the model ----------------------------------------------------------------------------
@@ -638,13 +680,12 @@ def model_context(program: Program) -> ModelCode:
     _block(_Emit(layers, 0, "self", init, fwd, out, model.bias_init))
 
     stdlib = ("import math",) if out.math else ()
-    third = ("import torch", "import torch.nn as nn")
+    third: tuple[str, ...] = ("import torch", "import torch.nn as nn")
     if out.functional:
         third += ("import torch.nn.functional as F",)
     predict_doc, predict_expr = _predict(model.output_activation)
-    spec_init = program.resolved.get("init", {})
     summary = " ".join((program.description or "").split()) or f"The {program.name} model."
-    units = model.output.options["units"]
+    units = model.output_units
     return ModelCode(
         docstring=docstring(f"{program.name}: {summary}", indent=0),
         import_sections=tuple(s for s in (stdlib, third) if s),
@@ -663,7 +704,7 @@ def model_context(program: Program) -> ModelCode:
         predict_expr=predict_expr,
         weights=tuple(out.weights),
         reset_docstring=docstring(
-            f"Initialise as the spec's init says: weights {spec_init.get('weights', 'auto')}, "
+            f"Initialise as the spec's init says: weights {model.weights_scheme}, "
             f"every bias {py_float(model.bias_init)}."
         ),
         reset_lines=tuple(out.reset),
