@@ -178,7 +178,8 @@ def test_other_separators_are_named(code, tmp_path, separator, named):
     proc = run_with(code, path, tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     (line,) = proc.stderr.strip().splitlines()
-    assert line.startswith(f"error: {path}: the header is one column 'sepal_length{separator}")
+    shown = separator.replace("\t", "\\t")  # control characters are escaped
+    assert line.startswith(f"error: {path}: the header is one column 'sepal_length{shown}")
     assert named in line and "needs commas" in line
 
 

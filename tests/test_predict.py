@@ -351,5 +351,6 @@ def test_csv_as_spreadsheets_write_it(iris, capsys, tmp_path):
     for separator, named in ((";", "separated by ';'"), ("\t", "separated by a tab")):
         (tmp_path / "s.csv").write_text("\n".join(x.replace(",", separator) for x in lines))
         err = fails(iris, tmp_path / "s.csv", capsys)
-        assert f"s.csv: the first line is one column 'sepal_length{separator}" in err
+        shown = separator.replace("\t", "\\t")  # control characters are escaped
+        assert f"s.csv: the first line is one column 'sepal_length{shown}" in err
         assert named in err and "needs commas" in err and len(err.strip().splitlines()) == 1

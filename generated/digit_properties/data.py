@@ -51,26 +51,50 @@ class Splits:
     """Feature names in input order."""
 
 
-def read_table(path: Path) -> tuple[dict[str, list], list[int]]:
-    """The csv file as {column: cells} (strings) and the 1-based row number of each row."""
+def require_file(path: Path) -> Path:
+    """`path` when it is a readable file, else DataError (missing, a folder, a symlink loop)."""
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:  # a byte-order mark is skipped
-            rows = list(csv.reader(f))
+        is_file = path.is_file()
+        path.stat()  # follows symlinks: a loop or a dangling link fails here
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"{path}: cannot read the file: {exc}") from None
-    if not rows:
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
+    if not is_file:
+        raise DataError(f"{path}: not a file")
+    return path
+
+
+def read_table(path: Path) -> tuple[dict[str, list], list[int]]:
+    """The csv file as {column: cells} (strings) and the 1-based row number of each row."""
+    records: list[list[str]] = []
+    try:
+        with open(require_file(path), newline="", encoding="utf-8-sig") as f:  # BOM skipped
+            for record in csv.reader(f):
+                records.append(record)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(
+            f"{path}: cannot read the file: {getattr(exc, 'strerror', None) or exc}"
+        ) from None
+    except csv.Error as exc:
+        where = f"row {len(records)}" if records else "the header"
+        if "field larger than field limit" in str(exc):
+            raise DataError(
+                f"{path}: {where} has a cell longer than {csv.field_size_limit()} characters "
+                "(an unclosed quote?)"
+            ) from None
+        raise DataError(f"{path}: {where}: cannot parse as csv: {exc}") from None
+    if not records:
         raise DataError(f"{path}: the file is empty (no header row)")
-    header = [name.strip() for name in rows[0]]
+    header = [name.strip() for name in records[0]]
     if len(header) == 1 and (";" in header[0] or "\t" in header[0]):
         separator = "';'" if ";" in header[0] else "a tab"
         raise DataError(
-            f"{path}: the header is one column '{header[0]}': its cells are separated by "
+            f"{path}: the header is one column {shown(header[0])}: its cells are separated by "
             f"{separator}, but a csv file needs commas"
         )
     body, numbers = [], []
-    for number, row in enumerate(rows[1:], start=1):
+    for number, row in enumerate(records[1:], start=1):
         if not "".join(row).strip() and len(row) <= 1:  # a blank (or whitespace-only) line
             continue
         if len(row) != len(header):
@@ -83,18 +107,29 @@ def read_table(path: Path) -> tuple[dict[str, list], list[int]]:
     return {name: [row[c] for row in body] for c, name in enumerate(header)}, numbers
 
 
+def shown(value: object, limit: int = 60) -> str:
+    """A cell or name quoted for a one-line message, cut to `limit` characters."""
+    text = repr(value) if isinstance(value, str) else repr(str(value))
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
+
+
 def unique_names(names: list[str], path: Path) -> None:
     """Every column name once, or DataError naming the repeated one."""
+    first: dict[str, int] = {}
     for i, name in enumerate(names):
-        if name in names[:i]:
-            first = names.index(name) + 1
-            raise DataError(f"{path}: column '{name}' appears twice (columns {first} and {i + 1})")
+        j = first.setdefault(name, i)
+        if j != i:
+            raise DataError(
+                f"{path}: column {shown(name)} appears twice (columns {j + 1} and {i + 1})"
+            )
 
 
 def column(table: dict[str, list], name: str, path: Path) -> list:
     """The cells of column `name`, or DataError listing the columns there are."""
     if name not in table:
-        raise DataError(f"{path}: no column '{name}' (columns: {', '.join(table)})")
+        names = list(table)
+        listed = ", ".join(names[:12]) + (f", ... ({len(names)} in all)" if len(names) > 12 else "")
+        raise DataError(f"{path}: no column '{name}' (columns: {listed})")
     return table[name]
 
 
@@ -105,9 +140,11 @@ def number(cell: object, path: Path, name: str, row: int) -> float:
     try:
         value = float(cell)
     except (TypeError, ValueError):
-        raise DataError(f"{path}: column '{name}', row {row}: {cell!r} is not a number") from None
+        raise DataError(
+            f"{path}: column '{name}', row {row}: {shown(cell)} is not a number"
+        ) from None
     if not math.isfinite(value):
-        raise DataError(f"{path}: column '{name}', row {row}: {cell!r} is not a finite number")
+        raise DataError(f"{path}: column '{name}', row {row}: {shown(cell)} is not a finite number")
     return value
 
 
@@ -115,7 +152,7 @@ def numbers_of(cells: list, path: Path, name: str, rows: list[int]) -> np.ndarra
     """A numeric column as float64 (fast path through numpy; cell by cell to report a bad one)."""
     try:
         values = np.asarray(cells, dtype=np.float64)
-        if np.isfinite(values).all():
+        if values.ndim == 1 and np.isfinite(values).all():
             return values
     except (TypeError, ValueError):
         pass

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import ast
 import csv
+import errno
 import math
+import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path as FsPath
@@ -66,6 +68,8 @@ class Columns:
     """npz only: each array's shape, from its .npy header."""
     objects: frozenset[str] = frozenset()
     """npz only: arrays of Python objects (or records), which load only as pickles."""
+    nested: tuple[tuple[str, str], ...] = ()
+    """parquet only: (column, type) of the columns that hold lists, structs or maps."""
 
 
 # --- the output unit a dataset needs ------------------------------------------------------
@@ -144,12 +148,22 @@ def read_columns(path: FsPath, kind: str) -> Columns:
     """Column names (or npz keys and shapes) from the file's header; raises OSError/ValueError."""
     if kind == "csv":
         with path.open(newline="", encoding="utf-8-sig") as fh:
-            header = next(csv.reader(fh), [])
+            try:
+                header = next(csv.reader(fh), [])
+            except csv.Error as exc:
+                if "field larger than field limit" not in str(exc):
+                    raise ValueError(str(exc)) from None
+                limit = csv.field_size_limit()
+                msg = f"a cell is longer than {limit} characters (an unclosed quote?)"
+                raise ValueError(msg) from None
         return Columns(tuple(h.strip() for h in header), {})
     if kind == "parquet":
-        import pyarrow.parquet as pq  # lazily: only parquet sources need it
+        import pyarrow as pa  # lazily: only parquet sources need it
+        import pyarrow.parquet as pq
 
-        return Columns(tuple(pq.read_schema(path).names), {})
+        schema = pq.read_schema(path)
+        nested = tuple((f.name, str(f.type)) for f in schema if pa.types.is_nested(f.type))
+        return Columns(tuple(schema.names), {}, nested=nested)
     with zipfile.ZipFile(path) as zf:
         headers = {
             name[: -len(".npy")]: _npy_header(zf, name)
@@ -187,6 +201,16 @@ def file_kind(source: str) -> str | None:
 def check_file(path: FsPath, kind: str, spec: Any) -> list[Finding]:
     """The file exists and its header has the columns (or arrays) the spec names."""
     source = spec.data.source
+    try:
+        path.stat()  # follows symlinks: a loop fails here, not as a missing file
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        msg = f"cannot read '{source}': {exc.strerror or exc}"
+        hint = (
+            "a symbolic link that points (through others) back to itself" if _is_loop(exc) else None
+        )
+        return [error(("data", "source"), "data-file-unreadable", msg, hint)]
     if not path.is_file():
         msg = f"data file '{source}' does not exist"
         hint = "paths are relative to the spec file's folder"
@@ -201,6 +225,11 @@ def check_file(path: FsPath, kind: str, spec: Any) -> list[Finding]:
         msg = f"'{source}' has no {what}"
         return [error(("data", "source"), "data-file-unreadable", msg)]
     return _check_npz(cols, spec) if kind == "npz" else _check_table(cols, spec)
+
+
+def _is_loop(exc: OSError) -> bool:
+    """Whether an OSError is ELOOP (too many levels of symbolic links)."""
+    return exc.errno == errno.ELOOP
 
 
 def _check_table(cols: Columns, spec: Any) -> list[Finding]:
@@ -226,6 +255,14 @@ def _check_table(cols: Columns, spec: Any) -> list[Finding]:
                     "remove it from data.features",
                 )
             )
+    if found:
+        return found
+    used = set(targets) | (set(data.features) if data.features is not None else set(cols.names))
+    for name, kind in cols.nested:
+        if name in used:
+            msg = f"column '{name}' of '{data.source}' holds {kind} values, not one value per row"
+            hint = "store one number (or label) per cell: one column per element of the list"
+            found.append(error(("data", "source"), "data-file-unreadable", msg, hint))
     if found:
         return found
     n_features = len(data.features) if data.features is not None else len(cols.names) - len(targets)
@@ -308,12 +345,17 @@ def _check_npz(cols: Columns, spec: Any) -> list[Finding]:
             found.append(error(("data", "source"), "data-file-unreadable", msg, hint))
     x_shape, y_shape = cols.shapes[x_key], cols.shapes[y_key]
     scalar = [k for k, shape in ((x_key, x_shape), (y_key, y_shape)) if not shape]
-    if scalar or x_shape[0] != y_shape[0]:
+    empty = [k for k, shape in ((x_key, x_shape), (y_key, y_shape)) if shape and shape[0] == 0]
+    if scalar or empty or x_shape[0] != y_shape[0]:
         if scalar:
             msg = f"array '{scalar[0]}' is a single value, not one row per example"
+        elif empty:
+            msg = f"array '{empty[0]}' has no rows (shape {fmt_shape(cols.shapes[empty[0]])})"
         else:
             msg = f"array '{x_key}' has {x_shape[0]} rows but '{y_key}' has {y_shape[0]}"
         hint = "the first axis of both arrays counts the examples: make them equal"
+        if empty and not scalar:
+            hint = "the first axis counts the examples: training needs at least one"
         found.append(error(("data", "source"), "data-row-mismatch", msg, hint))
     if found:
         return found
@@ -350,8 +392,12 @@ def check_data(spec: Any, spec_dir: FsPath) -> list[Finding]:
 
 
 def data_path(source: str, spec_dir: FsPath) -> FsPath:
-    """The absolute path of a data file named relative to the spec's folder."""
-    return (spec_dir / source).resolve()
+    """The absolute path of a data file named relative to the spec's folder (symlinks
+    resolved, unless they loop: then the path as written, which check_file reports)."""
+    try:
+        return (spec_dir / source).resolve()
+    except (RuntimeError, OSError):  # Python < 3.13 raises RuntimeError for a symlink loop
+        return FsPath(os.path.abspath(spec_dir / source))
 
 
 def data_ir(spec: Any, spec_dir: FsPath, task: Task) -> DataIR:
@@ -382,7 +428,7 @@ def data_ir(spec: Any, spec_dir: FsPath, task: Task) -> DataIR:
         val=data.split.val,
         test=data.split.test,
         split_seed=data.split.seed,
-        stratify=data.split.stratify and task != "regression",
+        stratify=data.split.stratify and task in ("binary", "multiclass"),
         normalize=data.normalize,
         augment=augment,
     )

@@ -15,7 +15,6 @@ import importlib.util
 import io
 import json
 import math
-import os
 import sys
 import time
 import uuid
@@ -37,7 +36,11 @@ from specc import __version__
 from specc.runtime import onnx_common as oc
 
 TOLERANCE = 1e-4
-"""Largest |ONNX Runtime - PyTorch| allowed on any output value (contract §6)."""
+"""Largest |ONNX Runtime - PyTorch| allowed on an output value, relative to max(1, |PyTorch|)
+(contract §6): absolute for probabilities and small values, float32's relative precision for
+large regression outputs."""
+DEFAULT_FILE = "model.onnx"
+"""The file export writes into RUN_DIR, or into DIR for `-o DIR/`."""
 DEFAULT_OPSET = 18
 OPSET_RANGE = (13, 23)
 ODD_BATCH = 7
@@ -153,15 +156,47 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return value
 
 
+SUMMARY_FIELDS: dict[str, str] = {
+    "task": "text",
+    "output_activation": "text",
+    "labels": "a list of labels",
+    "features": "a list of names",
+    "input_shape": "a list of positive integers",
+    "output_units": "a positive integer",
+}
+"""The summary.json keys export reads, and what each must hold (each may be absent)."""
+
+
 def _read_summary(path: Path) -> dict[str, Any]:
-    """summary.json as a mapping, or {} when the file is absent."""
+    """summary.json as a mapping ({} when the file is absent); ExportError(2) when it is not
+    JSON, not an object, or holds a key export reads with a value of the wrong type."""
     if not path.is_file():
         return {}
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ExportError(f"{path}: cannot read: {exc}", EXIT_USAGE) from None
-    return value if isinstance(value, dict) else {}
+    if not isinstance(value, dict):
+        raise ExportError(f"{path}: not a JSON object (a tampered run directory?)", EXIT_USAGE)
+    for key, expected in SUMMARY_FIELDS.items():
+        if value.get(key) is not None and not _fits(value[key], expected):
+            shown = json.dumps(value[key])
+            shown = shown if len(shown) <= 40 else shown[:37] + "..."
+            raise ExportError(f"{path}: '{key}' is {shown}, not {expected}", EXIT_USAGE)
+    return value
+
+
+def _fits(value: Any, expected: str) -> bool:
+    """Whether a summary.json value is what SUMMARY_FIELDS says it must be."""
+    if expected == "text":
+        return isinstance(value, str)
+    if expected == "a positive integer":
+        return type(value) is int and value > 0
+    if not isinstance(value, list):
+        return False
+    if expected == "a list of positive integers":
+        return all(type(n) is int and n > 0 for n in value)
+    return all(isinstance(item, str | int | float) for item in value)
 
 
 def import_file(path: Path, role: str) -> ModuleType:
@@ -428,7 +463,8 @@ def batches(x: np.ndarray) -> list[np.ndarray]:
 def verify(
     model_bytes: bytes, torch_model: torch.nn.Module, inputs: list[np.ndarray], tracer: list[str]
 ) -> tuple[BatchCheck, ...]:
-    """Run ONNX Runtime and PyTorch on each batch; ExportError when any differ > TOLERANCE."""
+    """Run ONNX Runtime and PyTorch on each batch; ExportError when any value is off by more
+    than TOLERANCE * max(1, |PyTorch's value|)."""
     try:
         sess = oc.session(model_bytes)
     except Exception as exc:
@@ -441,28 +477,46 @@ def verify(
             got = sess.run([oc.OUTPUT_NAME], {oc.INPUT_NAME: x})[0]
         except Exception as exc:
             raise ExportError(f"ONNX Runtime failed on a batch of {len(x)}: {exc}") from None
-        diff = _max_diff(expected, got)
+        diff, worst = parity(expected, got)
         checks.append(BatchCheck(len(x), diff))
-        if not diff <= TOLERANCE:
-            raise ExportError(_parity_message(len(x), diff, tracer))
+        if worst is not None:
+            raise ExportError(_parity_message(len(x), diff, worst, tracer))
     return tuple(checks)
 
 
-def _max_diff(expected: np.ndarray, got: np.ndarray) -> float:
-    """max |a - b|; inf for mismatched shapes, nan when either side has a nan."""
+def parity(expected: np.ndarray, got: np.ndarray) -> tuple[float, tuple[float, float] | None]:
+    """max |expected - got|, and the (torch, onnx) pair furthest outside the tolerance (None
+    when every value passes).
+
+    A value passes when |onnx - torch| <= TOLERANCE * max(1, |torch|); a nan on either side
+    fails, and mismatched shapes give (inf, (nan, nan)).
+    """
     if expected.shape != got.shape:
-        return math.inf
+        return math.inf, (math.nan, math.nan)
     if expected.size == 0:
-        return 0.0
-    return float(np.max(np.abs(expected.astype(np.float64) - got.astype(np.float64))))
+        return 0.0, None
+    a, b = expected.astype(np.float64).ravel(), got.astype(np.float64).ravel()
+    with np.errstate(invalid="ignore"):
+        diff = np.abs(a - b)
+        excess = np.nan_to_num(diff / np.maximum(1.0, np.abs(a)), nan=np.inf)
+    if not np.max(excess) > TOLERANCE:
+        return float(np.max(diff)), None
+    i = int(np.argmax(excess))
+    return float(np.max(diff)), (float(a[i]), float(b[i]))
 
 
-def _parity_message(size: int, diff: float, tracer: list[str]) -> str:
+def _parity_message(size: int, diff: float, worst: tuple[float, float], tracer: list[str]) -> str:
     """Why the export was refused, with the tracer's warnings as hints."""
-    figure = "different output shapes" if diff == math.inf else f"max |onnx - torch| = {diff:.3g}"
+    if diff == math.inf:
+        figure = "different output shapes"
+    else:
+        figure = (
+            f"max |onnx - torch| = {diff:.3g} > {TOLERANCE:g} * max(1, |torch|) "
+            f"(PyTorch {worst[0]:.7g}, ONNX Runtime {worst[1]:.7g})"
+        )
     lines = [
-        f"ONNX Runtime and PyTorch disagree on a batch of {size} rows: {figure} "
-        f"> {TOLERANCE:g}; nothing was written"
+        f"ONNX Runtime and PyTorch disagree on a batch of {size} rows: {figure}; "
+        "nothing was written"
     ]
     lines += [f"  hint: the tracer warned: {w}" for w in dict.fromkeys(tracer)]
     if tracer:
@@ -471,17 +525,10 @@ def _parity_message(size: int, diff: float, tracer: list[str]) -> str:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write bytes to path via a temporary file in the same directory and os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write bytes to path via a temporary file in the same directory and os.replace;
+    ExportError(2) naming the path when it cannot be written (nothing partial is left)."""
+    with oc.atomic_output(path, ExportError, binary=True) as fh:
+        fh.write(data)
 
 
 # --- the command ------------------------------------------------------------------------------
@@ -505,7 +552,9 @@ def export_run(
         raise ExportError(
             f"opset {opset} is outside {OPSET_RANGE[0]}..{OPSET_RANGE[1]}", EXIT_USAGE
         )
-    out = Path(out_path) if out_path is not None else run.path / "model.onnx"
+    out = (
+        oc.output_file(out_path, "model.onnx") if out_path is not None else run.path / "model.onnx"
+    )
     model, shape, units = load_model(run)
     x, samples, splits, note = sample_rows(run, shape)
     iface = interface(run, shape, units, splits)

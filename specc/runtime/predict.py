@@ -19,6 +19,7 @@ Messages name the file, the column and the row (1-based, header excluded); never
 
 from __future__ import annotations
 
+import csv
 import difflib
 import math
 import os
@@ -35,10 +36,18 @@ import pandas as pd
 from specc.runtime import onnx_common as oc
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DEFAULT_OUTPUT = "predictions.csv"
+"""The file `-o DIR/` writes into DIR."""
 THRESHOLD = 0.5
 """Sigmoid outputs at or above this probability count as the positive class."""
 FLOAT_FORMAT = "%.7g"
 """Enough digits for float32 outputs."""
+CHUNK_CELLS = 1 << 22
+"""At most this many input cells per batch (fewer rows than --batch-size for wide files)."""
+SUGGEST_FROM = 10_000
+"""Did-you-mean hints for a missing feature look at this many of the file's other columns."""
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""Text cells starting with these are formulas to a spreadsheet (OWASP, CSV injection)."""
 
 
 class PredictError(oc.CommandError):
@@ -88,22 +97,52 @@ def open_model(path: str | Path) -> Model:
             f"{path}: not a specc export (no specc.name / specc.task metadata); "
             "make one with `specc export RUN_DIR`"
         )
-    inputs, outputs = sess.get_inputs(), sess.get_outputs()
-    shape, units = list(inputs[0].shape[1:]), outputs[0].shape[-1]
-    if len(inputs) != 1 or not all(isinstance(d, int) for d in [*shape, units]):
-        raise PredictError(f"{path}: the graph's input or output shape is not [batch, ...] fixed")
+    shape, units = _interface_shape(sess, path)
     task = meta[oc.META_TASK]
     return Model(
         name=meta[oc.META_NAME],
         task=task,
-        input_shape=tuple(shape),
-        units=int(units),
+        input_shape=shape,
+        units=units,
         labels=_labels(oc.json_list(meta, oc.META_LABELS), task, int(units)),
         features=oc.json_list(meta, oc.META_FEATURES),
         targets=oc.json_list(meta, oc.META_TARGETS),
         path=path,
         session=sess,
     )
+
+
+def _interface_shape(sess: Any, path: Path) -> tuple[tuple[int, ...], int]:
+    """The input shape (without batch) and output units of a graph that has specc's interface:
+    one float input `input` [batch, ...] and a float output `output` [batch, units]."""
+    inputs = sess.get_inputs()
+    output = next((o for o in sess.get_outputs() if o.name == oc.OUTPUT_NAME), None)
+    if len(inputs) != 1 or inputs[0].name != oc.INPUT_NAME or output is None:
+        found = ", ".join(i.name for i in inputs) or "none"
+        raise PredictError(
+            f"{path}: not a specc export: it needs one input '{oc.INPUT_NAME}' and an output "
+            f"'{oc.OUTPUT_NAME}' (inputs: {found})"
+        )
+    in_shape, out_shape = list(inputs[0].shape), list(output.shape)
+    fixed = [*in_shape[1:], *out_shape[1:]]
+    if (
+        len(in_shape) < 2
+        or len(out_shape) != 2
+        or not all(isinstance(d, int) and d > 0 for d in fixed)
+        or inputs[0].type != "tensor(float)"
+        or output.type != "tensor(float)"
+    ):
+        raise PredictError(
+            f"{path}: not a specc export: input {_dims(in_shape)} {inputs[0].type} and output "
+            f"{_dims(out_shape)} {output.type}, but a specc export takes float [batch, ...] and "
+            "gives float [batch, units]"
+        )
+    return tuple(in_shape[1:]), int(out_shape[1])
+
+
+def _dims(shape: list) -> str:
+    """[batch, 4] for messages (symbolic dimensions by name, unknown ones as ?)."""
+    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
 
 
 def _labels(labels: list[str] | None, task: str, units: int) -> list[str] | None:
@@ -122,9 +161,10 @@ def _labels(labels: list[str] | None, task: str, units: int) -> list[str] | None
 def match_columns(names: list[str], model: Model, data: Path) -> list[str] | None:
     """The file's columns to read, in input order; None means every column, by position."""
     features = model.features or []
-    if features and all(f in names for f in features):
+    present = set(names)  # sets, not lists: a file may have a million columns
+    if features and all(f in present for f in features):
         return list(features)
-    matched = [f for f in features if f in names]
+    matched = [f for f in features if f in present]
     if not matched and len(names) == model.n_features:
         return None
     if not features:
@@ -132,8 +172,9 @@ def match_columns(names: list[str], model: Model, data: Path) -> list[str] | Non
             f"{data}: {len(names)} columns, but the model takes {model.n_features} features "
             "(it stores no feature names, so columns are taken by position)"
         )
-    missing = [f for f in features if f not in names]
-    spare = [n for n in names if n not in features]
+    missing = [f for f in features if f not in present]
+    known = set(features)
+    spare = [n for n in names if n not in known][:SUGGEST_FROM]
     found = f"{len(matched)} of {len(features)} features found"
     if not matched:
         found += f"; the file's columns: {_quoted(names)}"
@@ -166,7 +207,7 @@ def to_matrix(frame: pd.DataFrame, first_row: int, data: Path) -> np.ndarray:
         if raw.dtype.kind in "biuf":
             values = raw.to_numpy(dtype=np.float64, na_value=np.nan)
         else:
-            values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+            values = np.array([_as_float(cell) for cell in raw], dtype=np.float64)
         bad = ~np.isfinite(values)
         if bad.any():
             i = int(np.argmax(bad))
@@ -177,13 +218,56 @@ def to_matrix(frame: pd.DataFrame, first_row: int, data: Path) -> np.ndarray:
     return out
 
 
+def _as_float(cell: Any) -> float:
+    """A cell as a float; nan for anything that is not a number (a list, text, None)."""
+    if not isinstance(cell, str | int | float | np.number | np.bool_):
+        return math.nan
+    try:
+        return float(cell)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def cells_to_matrix(
+    rows: list[list[str]], index: list[int] | None, names: list[str], numbers: list[int], data: Path
+) -> np.ndarray:
+    """CSV rows (text cells) as float32 [n, features], the columns `index` (None: all), in
+    order; PredictError naming the row and column of the first bad cell."""
+    picked = rows if index is None else [[row[i] for i in index] for row in rows]
+    try:
+        values = np.asarray(picked, dtype=np.float64)  # the parse train's data.py uses too
+    except ValueError:
+        values = None
+    if values is not None and np.isfinite(values).all():
+        return values.astype(np.float32)
+    columns = index if index is not None else range(len(names))
+    for j, c in enumerate(columns):  # the slow path, only to name the bad cell
+        for r, row in enumerate(picked):
+            value = _as_float(row[j])
+            if not math.isfinite(value):
+                raise PredictError(
+                    f"{data}: row {numbers[r]}, column '{names[c]}': {_describe(row[j])}"
+                )
+    raise AssertionError("unreachable: a bad cell was expected")  # pragma: no cover
+
+
 def _describe(cell: Any) -> str:
     """What is wrong with a cell that is not a finite number."""
     missing = cell is None or (isinstance(cell, float) and math.isnan(cell))
+    if not missing and not isinstance(cell, str | int | float | np.number):
+        kind = "a list" if isinstance(cell, list | tuple | np.ndarray) else type(cell).__name__
+        return f"{kind} where a number is needed ({_short(str(cell))})"
     text = "" if missing else str(cell).strip()
     if text == "":
         return "empty cell (a number is needed)"
-    return f"non-finite value {text}" if _is_number(text) else f"non-numeric value {text!r}"
+    if _is_number(text):
+        return f"non-finite value {_short(text)}"
+    return f"non-numeric value {_short(text)!r}"
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """At most `limit` characters of a cell, for one-line messages."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # --- readers ----------------------------------------------------------------------------------
@@ -206,47 +290,97 @@ def read_chunks(data: Path, model: Model, batch_size: int) -> Iterator[Chunk]:
 
 
 def _csv_chunks(data: Path, model: Model, batch_size: int) -> Iterator[Chunk]:
-    """CSV rows, read with every cell as text so that bad cells can be named."""
+    """CSV rows, read by Python's csv module as train's data.py reads them: the same cells, the
+    same row numbers (1-based records after the header; blank lines skipped, still counted),
+    and the same refusal of a row whose cell count differs from the header's."""
     try:
-        first = pd.read_csv(data, header=None, nrows=1, dtype=str, keep_default_na=False)
-        names = [str(c) for c in first.iloc[0]] if len(first) else []
-    except pd.errors.EmptyDataError:
-        raise PredictError(f"{data}: the file is empty (a header row is expected)") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise PredictError(f"{data}: cannot parse as CSV: {exc}") from None
+        with open(data, newline="", encoding="utf-8-sig") as fh:  # a byte-order mark is skipped
+            yield from _csv_records(csv.reader(fh), data, model, batch_size)
+    except OSError as exc:
+        raise PredictError(f"{data}: cannot read the file: {exc.strerror or exc}") from None
+
+
+def _csv_records(reader: Any, data: Path, model: Model, batch_size: int) -> Iterator[Chunk]:
+    """The chunks of an open csv reader (see _csv_chunks)."""
+    header = _next_record(reader, data)
+    if header is None:
+        raise PredictError(f"{data}: the file is empty (a header row is expected)")
+    names = [cell.strip() for cell in header]
     if len(names) == 1 and (";" in names[0] or "\t" in names[0]):
         separator = "';'" if ";" in names[0] else "a tab"
         raise PredictError(
-            f"{data}: the first line is one column '{names[0]}': its cells are separated by "
-            f"{separator}, but a csv file needs commas"
+            f"{data}: the first line is one column {_short(names[0])!r}: its cells are "
+            f"separated by {separator}, but a csv file needs commas"
         )
     headerless = bool(names) and all(_is_number(n) for n in names)
     if headerless:  # the first line is data: columns are taken by position
-        names = [str(i + 1) for i in range(len(names))]
         if len(names) != model.n_features:
             raise PredictError(
                 f"{data}: no header row and {len(names)} columns, but the model takes "
                 f"{model.n_features} features"
             )
-    columns = None if headerless else match_columns(names, model, data)
-    wanted = columns if columns is not None else names
-    reader = pd.read_csv(
-        data,
-        header=None if headerless else 0,
-        names=names if headerless else None,
-        usecols=wanted,
-        dtype=str,
-        keep_default_na=False,
-        na_filter=False,
-        chunksize=batch_size,
-    )
-    row = 1
+        index, names = None, [str(i + 1) for i in range(len(names))]
+    else:
+        index = _column_index(names, match_columns(names, model, data), data)
+    per_chunk = max(1, min(batch_size, CHUNK_CELLS // max(1, len(names))))
+    rows, numbers = ([header], [1]) if headerless else ([], [])
+    number = 1 if headerless else 0
+    while True:
+        record = _next_record(reader, data, number + 1)
+        if record is None:
+            break
+        number += 1
+        if not "".join(record).strip() and len(record) <= 1:  # a blank line
+            continue
+        if len(record) != len(names):
+            other = "row 1" if headerless else "the header"
+            raise PredictError(
+                f"{data}: row {number} has {len(record)} cells, {other} {len(names)} columns"
+            )
+        rows.append(record)
+        numbers.append(number)
+        if len(rows) == per_chunk:
+            yield Chunk(numbers[0], cells_to_matrix(rows, index, names, numbers, data))
+            rows, numbers = [], []
+    if rows:
+        yield Chunk(numbers[0], cells_to_matrix(rows, index, names, numbers, data))
+
+
+def _next_record(reader: Any, data: Path, row: int = 0) -> list[str] | None:
+    """The next csv record (None at the end); PredictError for undecodable text or a cell
+    over csv's field size limit (usually an unclosed quote)."""
     try:
-        for frame in reader:
-            yield Chunk(row, to_matrix(frame[wanted], row, data))
-            row += len(frame)
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise PredictError(f"{data}: cannot parse as CSV near row {row}: {exc}") from None
+        return next(reader)
+    except StopIteration:
+        return None
+    except UnicodeDecodeError as exc:
+        where = f"row {row}" if row else "the header"
+        raise PredictError(f"{data}: {where} is not UTF-8 text ({exc.reason})") from None
+    except csv.Error as exc:
+        where = f"row {row}" if row else "the header"
+        if "field larger than field limit" in str(exc):
+            raise PredictError(
+                f"{data}: {where} has a cell longer than {csv.field_size_limit()} characters "
+                "(an unclosed quote?)"
+            ) from None
+        raise PredictError(f"{data}: {where}: cannot parse as CSV: {exc}") from None
+
+
+def _column_index(names: list[str], columns: list[str] | None, data: Path) -> list[int] | None:
+    """Positions of the wanted columns (None: every column, in order); a wanted name that
+    appears twice in the header is ambiguous."""
+    if columns is None:
+        return None
+    position: dict[str, int] = {}
+    wanted = set(columns)
+    for i, name in enumerate(names):
+        first = position.setdefault(name, i)
+        if first != i and name in wanted:
+            raise PredictError(
+                f"{data}: column '{_short(name)}' appears twice (columns {first + 1} and {i + 1})"
+            )
+    index = [position[name] for name in columns]
+    return None if index == list(range(len(names))) else index
 
 
 def _is_number(text: str) -> bool:
@@ -271,7 +405,15 @@ def _parquet_chunks(data: Path, model: Model, batch_size: int) -> Iterator[Chunk
     columns = match_columns(names, model, data)
     wanted = columns if columns is not None else names
     row = 1
-    for batch in file.iter_batches(batch_size=batch_size, columns=wanted):
+    batches = file.iter_batches(batch_size=batch_size, columns=wanted)
+    while True:
+        try:
+            batch = next(batches, None)
+        except (pa.ArrowException, OSError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise PredictError(f"{data}: cannot read rows from {row} on: {first}") from None
+        if batch is None:
+            break
         frame = batch.to_pandas()[wanted]
         yield Chunk(row, to_matrix(frame, row, data))
         row += len(frame)
@@ -315,7 +457,12 @@ def npz_array(data: Path, model: Model) -> tuple[str, np.ndarray]:
             f"{data}: no array 'x', and {why} shaped [N, {', '.join(map(str, model.input_shape))}]"
             f" or [N, {model.n_features}] (arrays: {listing})"
         )
-    shape = shapes[key][0]
+    shape, _, dtype = shapes[key]
+    if dtype.hasobject:
+        raise PredictError(
+            f"{data}: array '{key}' holds Python objects ({dtype}), which load only by "
+            "unpickling; save it with a numeric dtype"
+        )
     if not _rows_fit(shape, model):
         raise PredictError(
             f"{data}: array '{key}' has shape {list(shape)}, but the model takes rows of "
@@ -369,12 +516,13 @@ def output_frame(model: Model, y: np.ndarray) -> pd.DataFrame:
     """The output columns for a batch of model outputs y [n, units]."""
     cols: dict[str, Any] = {}
     labels = model.labels or []
+    shown = [safe_cell(label) for label in labels]  # class labels as cells
     if model.task == "multiclass":
-        cols["prediction"] = np.asarray(labels, dtype=object)[np.argmax(y, axis=1)]
+        cols["prediction"] = np.asarray(shown, dtype=object)[np.argmax(y, axis=1)]
         cols.update({f"p_{label}": y[:, k] for k, label in enumerate(labels)})
     elif model.task == "binary":
         p = y[:, 0]
-        cols["prediction"] = np.where(p >= THRESHOLD, labels[1], labels[0])
+        cols["prediction"] = np.where(p >= THRESHOLD, shown[1], shown[0])
         cols[f"p_{labels[0]}"], cols[f"p_{labels[1]}"] = 1 - p, p
     elif model.task == "multilabel":
         hits = (y >= THRESHOLD).astype(np.int8)
@@ -385,7 +533,18 @@ def output_frame(model: Model, y: np.ndarray) -> pd.DataFrame:
     else:
         names = model.targets if model.targets and len(model.targets) == model.units else None
         cols.update({f"prediction_{names[k] if names else k}": y[:, k] for k in range(y.shape[1])})
-    return pd.DataFrame(cols)
+    frame = pd.DataFrame(cols)
+    frame.columns = [safe_cell(name) for name in frame.columns]
+    return frame
+
+
+def safe_cell(text: str) -> str:
+    """A text cell a spreadsheet shows as text: one that starts like a formula (`=`, `+`,
+    `-`, `@`, tab, carriage return) gets a leading `'` (OWASP's CSV-injection advice), unless
+    it is a number (`-1` stays -1)."""
+    if not text.startswith(FORMULA_START) or _is_number(text):
+        return text
+    return "'" + text
 
 
 def predict_to(model: Model, chunks: Iterator[Chunk], out: IO[str]) -> int:
@@ -393,34 +552,49 @@ def predict_to(model: Model, chunks: Iterator[Chunk], out: IO[str]) -> int:
     rows, first = 0, True
     for chunk in chunks:
         x = chunk.x.reshape(len(chunk.x), *model.input_shape)
+        last = chunk.first_row + len(x) - 1
         try:
             y = model.session.run([oc.OUTPUT_NAME], {oc.INPUT_NAME: x})[0]
         except Exception as exc:
             raise PredictError(
-                f"{model.path}: ONNX Runtime failed on rows {chunk.first_row}.."
-                f"{chunk.first_row + len(x) - 1}: {exc}",
+                f"{model.path}: ONNX Runtime failed on rows {chunk.first_row}..{last}: {exc}",
                 EXIT_FAILED,
             ) from None
+        if not isinstance(y, np.ndarray) or y.shape != (len(x), model.units):
+            got = list(getattr(y, "shape", ()))
+            raise PredictError(
+                f"{model.path}: the graph returned an output of shape {got} for rows "
+                f"{chunk.first_row}..{last}, not [{len(x)}, {model.units}]",
+                EXIT_FAILED,
+            )
         frame = output_frame(model, y)
-        frame.to_csv(out, header=first, index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
+        out.write(
+            frame.to_csv(header=first, index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
+        )
         rows, first = rows + len(frame), False
     if first:  # no rows at all: still write the header
         empty = output_frame(model, np.zeros((0, model.units), dtype=np.float32))
-        empty.to_csv(out, index=False, lineterminator="\n")
+        out.write(empty.to_csv(index=False, lineterminator="\n"))
     return rows
 
 
 def _write_file(model: Model, chunks: Iterator[Chunk], output: Path) -> int:
     """Predict into `output` atomically: a temporary file renamed only when all rows are done."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    with oc.atomic_output(output, PredictError) as fh:
+        return predict_to(model, chunks, fh)
+
+
+def _write_stdout(model: Model, chunks: Iterator[Chunk]) -> None:
+    """Predict to standard output; a write error there (a full disk behind `>`) is one line."""
     try:
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
-            rows = predict_to(model, chunks, fh)
-        os.replace(tmp, output)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return rows
+        predict_to(model, chunks, sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush
+        reason = exc.strerror or str(exc)
+        raise PredictError(f"cannot write to standard output: {reason}") from None
 
 
 def run_predict(model_path: str, data_path: str, output: str | None, batch_size: int) -> int:
@@ -431,11 +605,11 @@ def run_predict(model_path: str, data_path: str, output: str | None, batch_size:
         model = open_model(model_path)
         chunks = read_chunks(Path(data_path), model, batch_size)
         if output is None:
-            predict_to(model, chunks, sys.stdout)
-            sys.stdout.flush()
+            _write_stdout(model, chunks)
         else:
-            rows = _write_file(model, chunks, Path(output))
-            print(f"wrote {output} ({rows} rows, {model.name}: {model.task})", file=sys.stderr)
+            path = oc.output_file(output, DEFAULT_OUTPUT)
+            rows = _write_file(model, chunks, path)
+            print(f"wrote {path} ({rows} rows, {model.name}: {model.task})", file=sys.stderr)
     except PredictError as exc:
         print(f"specc predict: error: {exc}", file=sys.stderr)
         return exc.status
