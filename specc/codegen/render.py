@@ -13,9 +13,10 @@ from specc.analysis.ir import Program
 from specc.codegen.literals import LINE_LENGTH, header
 from specc.codegen.model_ctx import model_context
 from specc.codegen.train_ctx import train_context
+from specc.exitcodes import UsageError
 
-OUTPUT_FILES = ("model.py", "data.py", "train.py")
-"""One template per output file: templates/<file>.j2."""
+OUTPUT_FILES = ("model.py", "data.py", "train.py", "harness.py")
+"""One template per output file: templates/<file>.j2 (harness.py is the same for every spec)."""
 
 
 def spec_label(spec: str | Path, root: Path | None = None) -> str:
@@ -47,19 +48,37 @@ def environment() -> jinja2.Environment:
     )
 
 
+_NO_RUFF = "cannot format the generated code: {}; reinstall specc, which depends on ruff"
+
+
+def _ruff() -> str:
+    """The ruff executable of this installation; a UsageError (exit 2) when there is none."""
+    try:
+        from ruff.__main__ import find_ruff_bin
+
+        return os.fsdecode(find_ruff_bin())
+    except ImportError:
+        raise UsageError(_NO_RUFF.format("ruff is not installed")) from None
+    except FileNotFoundError:  # the package without its binary
+        raise UsageError(_NO_RUFF.format("the ruff executable is missing")) from None
+
+
 def format_source(text: str, name: str) -> str:
-    """Parse, then format with the pinned ruff; an unparsable result is an internal error."""
+    """Parse, then format with ruff; an unparsable result is an internal error, a missing or
+    unrunnable ruff a UsageError (one line, exit 2)."""
     try:
         ast.parse(text, filename=name)
     except SyntaxError as exc:
         raise CodegenError(f"generated {name} does not parse: {exc}\n{text}") from exc
-    from ruff.__main__ import find_ruff_bin
-
-    proc = subprocess.run(
-        [os.fsdecode(find_ruff_bin()), "format", "--isolated", "--line-length", str(LINE_LENGTH),
-         "--stdin-filename", name, "-"],
-        input=text, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    ruff = _ruff()
+    try:
+        proc = subprocess.run(
+            [ruff, "format", "--isolated", "--line-length", str(LINE_LENGTH),
+             "--stdin-filename", name, "-"],
+            input=text, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+    except OSError as exc:  # not executable, or removed since it was found
+        raise UsageError(_NO_RUFF.format(f"cannot run {ruff}: {exc.strerror or exc}")) from None
     if proc.returncode != 0:
         raise CodegenError(f"ruff could not format generated {name}: {proc.stderr}")
     return proc.stdout

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from specc.schema.common import Bool, Float, NonNegFloat, PositiveFloat, Strict, with_shorthand
+from specc.schema.common import Bool, Float, NonNegFloat, PositiveFloat, Strict, shorthand
 
 
 class Plain(Strict):
@@ -63,11 +63,9 @@ ACTIVATION_NAMES = (
     "silu", "sigmoid", "tanh", "softplus", "softmax",
 )  # fmt: skip
 
-Activation = with_shorthand(
-    Annotated[
-        Plain | LeakyRelu | PRelu | Elu | Gelu | Softplus,
-        Field(discriminator="name"),
-    ],
-    ACTIVATION_NAMES,
-)
+_ActivationUnion = Annotated[
+    Plain | LeakyRelu | PRelu | Elu | Gelu | Softplus,
+    Field(discriminator="name"),
+]
+Activation = Annotated[_ActivationUnion, shorthand(_ActivationUnion, ACTIVATION_NAMES)]
 """Any activation, by name or as a mapping with options."""

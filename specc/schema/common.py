@@ -101,9 +101,16 @@ Padding = NonNegInt | Literal["valid", "same"]
 """Zero padding in elements on each side, or `valid` (none) / `same` (keep the size at stride 1)."""
 
 
-def with_shorthand(union: Any, names: tuple[str, ...]) -> Any:
-    """Wrap a `name`-tagged union so a bare name means `{name: <name>}` (an enum in the schema)."""
-    return Annotated[
-        union,
-        BeforeValidator(name_shorthand, json_schema_input_type=Literal[names] | union),
-    ]
+def shorthand(union: Any, names: tuple[str, ...]) -> BeforeValidator:
+    """Let a bare name mean `{name: <name>}` for a `name`-tagged union (an enum in the schema):
+    `Annotated[Union, shorthand(Union, NAMES)]`.
+
+    A field whose default is such a name spells it `by_name("relu")`."""
+    return BeforeValidator(name_shorthand, json_schema_input_type=Literal[names] | union)
+
+
+def by_name(name: str) -> Any:
+    """A default written as the user would write it (`schedule: none`): the model validates its
+    defaults (`validate_default`), so the field holds a model by the time anyone reads it; to
+    a type checker the name stands for that model."""
+    return name

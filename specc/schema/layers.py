@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import BeforeValidator, Discriminator, Field, Tag
 
@@ -21,6 +21,7 @@ from specc.schema.common import (
     PositiveInt,
     Probability,
     Strict,
+    by_name,
     empty_params,
     first_key,
 )
@@ -45,6 +46,19 @@ def params(cls: type[Params]) -> Any:
     ]
 
 
+if TYPE_CHECKING:
+    # to a type checker the value of a `LayerParams[DenseParams]` field is a DenseParams
+    _P = TypeVar("_P", bound=Params)
+    LayerParams = Annotated[_P, "layer parameters"]
+else:
+
+    class LayerParams:
+        """`LayerParams[DenseParams]`: the annotation `params(DenseParams)` builds."""
+
+        def __class_getitem__(cls, model: type[Params]) -> Any:
+            return params(model)
+
+
 # --- parameter models -------------------------------------------------------------------
 
 
@@ -53,7 +67,7 @@ class DenseParams(Params):
 
     units: PositiveInt
     """Number of units (output features)."""
-    activation: Activation = "linear"
+    activation: Activation = by_name("linear")
     """Activation g applied to the affine output."""
     bias: Bool = True
     """Learn a bias vector b."""
@@ -120,7 +134,7 @@ class Conv1dParams(Params):
     """Zero padding: a number of elements, `valid` or `same`."""
     dilation: PositiveInt = 1
     """Spacing between kernel taps."""
-    activation: Activation = "linear"
+    activation: Activation = by_name("linear")
     """Activation applied to the convolution's output."""
     bias: Bool = True
     """Learn one bias per filter."""
@@ -139,7 +153,7 @@ class Conv2dParams(Params):
     """Zero padding: a number of pixels, `valid` or `same`."""
     dilation: IntOrPair = 1
     """Spacing between kernel taps."""
-    activation: Activation = "linear"
+    activation: Activation = by_name("linear")
     """Activation applied to the convolution's output."""
     bias: Bool = True
     """Learn one bias per filter."""
@@ -158,7 +172,7 @@ class SeparableConv2dParams(Params):
     """Depthwise zero padding."""
     depth_multiplier: PositiveInt = 1
     """Depthwise output channels per input channel."""
-    activation: Activation = "linear"
+    activation: Activation = by_name("linear")
     """Activation applied after the pointwise convolution."""
     bias: Bool = True
     """Learn a bias in the pointwise convolution."""
@@ -261,15 +275,15 @@ class ResidualParams(Params):
 
 
 class Dense(Strict):
-    dense: params(DenseParams)
+    dense: LayerParams[DenseParams]
 
 
 class Dropout(Strict):
-    dropout: params(DropoutParams)
+    dropout: LayerParams[DropoutParams]
 
 
 class GaussianNoise(Strict):
-    gaussian_noise: params(GaussianNoiseParams)
+    gaussian_noise: LayerParams[GaussianNoiseParams]
 
 
 class ActivationLayer(Strict):
@@ -279,75 +293,75 @@ class ActivationLayer(Strict):
 
 
 class BatchNorm(Strict):
-    batchnorm: params(BatchNormParams)
+    batchnorm: LayerParams[BatchNormParams]
 
 
 class LayerNorm(Strict):
-    layernorm: params(LayerNormParams)
+    layernorm: LayerParams[LayerNormParams]
 
 
 class Maxout(Strict):
-    maxout: params(MaxoutParams)
+    maxout: LayerParams[MaxoutParams]
 
 
 class Rbf(Strict):
-    rbf: params(RbfParams)
+    rbf: LayerParams[RbfParams]
 
 
 class Residual(Strict):
-    residual: params(ResidualParams)
+    residual: LayerParams[ResidualParams]
 
 
 class Conv1d(Strict):
-    conv1d: params(Conv1dParams)
+    conv1d: LayerParams[Conv1dParams]
 
 
 class Conv2d(Strict):
-    conv2d: params(Conv2dParams)
+    conv2d: LayerParams[Conv2dParams]
 
 
 class SeparableConv2d(Strict):
-    separable_conv2d: params(SeparableConv2dParams)
+    separable_conv2d: LayerParams[SeparableConv2dParams]
 
 
 class MaxPool1d(Strict):
-    maxpool1d: params(MaxPool1dParams)
+    maxpool1d: LayerParams[MaxPool1dParams]
 
 
 class MaxPool2d(Strict):
-    maxpool2d: params(MaxPool2dParams)
+    maxpool2d: LayerParams[MaxPool2dParams]
 
 
 class AvgPool1d(Strict):
-    avgpool1d: params(AvgPool1dParams)
+    avgpool1d: LayerParams[AvgPool1dParams]
 
 
 class AvgPool2d(Strict):
-    avgpool2d: params(AvgPool2dParams)
+    avgpool2d: LayerParams[AvgPool2dParams]
 
 
 class GlobalAvgPool(Strict):
-    global_avgpool: params(GlobalAvgPoolParams)
+    global_avgpool: LayerParams[GlobalAvgPoolParams]
 
 
 class GlobalMaxPool(Strict):
-    global_maxpool: params(GlobalMaxPoolParams)
+    global_maxpool: LayerParams[GlobalMaxPoolParams]
 
 
 class Flatten(Strict):
-    flatten: params(FlattenParams)
+    flatten: LayerParams[FlattenParams]
 
 
 class Lstm(Strict):
-    lstm: params(LstmParams)
+    lstm: LayerParams[LstmParams]
 
 
 class Gru(Strict):
-    gru: params(GruParams)
+    gru: LayerParams[GruParams]
 
 
 class Rnn(Strict):
-    rnn: params(SimpleRnnParams)
+    rnn: LayerParams[SimpleRnnParams]
 
 
 LAYER_TYPES: dict[str, type[Strict]] = {

@@ -48,7 +48,8 @@ from specc.schema.spec import (
     Training,
 )
 
-SECTIONS: list[tuple[str, list[tuple[str, type[BaseModel]]]]] = [
+# each entry: a model, or a layer field's annotation (the activation layer's is a union)
+SECTIONS: list[tuple[str, list[tuple[str, object]]]] = [
     ("Top level", [("(spec)", Spec)]),
     ("data", [("data", Data), ("data.split", Split)]),
     (

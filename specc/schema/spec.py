@@ -18,8 +18,9 @@ from specc.schema.common import (
     Probability,
     Seed,
     Strict,
+    by_name,
     first_key,
-    with_shorthand,
+    shorthand,
 )
 from specc.schema.layers import Layer
 
@@ -183,13 +184,11 @@ class Huber(Strict):
 
 LOSS_NAMES = ("cross_entropy", "binary_cross_entropy", "mse", "mae", "huber")
 
-Loss = with_shorthand(
-    Annotated[
-        CrossEntropy | BinaryCrossEntropy | Mse | Mae | Huber,
-        Field(discriminator="name"),
-    ],
-    LOSS_NAMES,
-)
+_LossUnion = Annotated[
+    CrossEntropy | BinaryCrossEntropy | Mse | Mae | Huber,
+    Field(discriminator="name"),
+]
+Loss = Annotated[_LossUnion, shorthand(_LossUnion, LOSS_NAMES)]
 """The training loss, by name or with options."""
 
 
@@ -298,19 +297,17 @@ class PlateauSchedule(Strict):
 
 SCHEDULE_NAMES = ("none", "inverse_time", "linear", "step", "exponential", "cosine", "plateau")
 
-Schedule = with_shorthand(
-    Annotated[
-        NoSchedule
-        | InverseTime
-        | LinearSchedule
-        | StepSchedule
-        | ExponentialSchedule
-        | CosineSchedule
-        | PlateauSchedule,
-        Field(discriminator="name"),
-    ],
-    SCHEDULE_NAMES,
-)
+_ScheduleUnion = Annotated[
+    NoSchedule
+    | InverseTime
+    | LinearSchedule
+    | StepSchedule
+    | ExponentialSchedule
+    | CosineSchedule
+    | PlateauSchedule,
+    Field(discriminator="name"),
+]
+Schedule = Annotated[_ScheduleUnion, shorthand(_ScheduleUnion, SCHEDULE_NAMES)]
 """A learning-rate schedule, by name or with options."""
 
 Betas = Annotated[
@@ -328,7 +325,7 @@ class Sgd(Strict):
     """Momentum coefficient α of the velocity v ← αv − ε∇."""
     nesterov: Bool = False
     """Use Nesterov momentum (needs momentum > 0)."""
-    schedule: Schedule = "none"
+    schedule: Schedule = by_name("none")
     """Learning-rate schedule."""
 
     @model_validator(mode="after")
@@ -346,7 +343,7 @@ class Adagrad(Strict):
     """Initial learning rate lr0."""
     eps: PositiveFloat = 1.0e-10
     """Added to the denominator for numerical stability."""
-    schedule: Schedule = "none"
+    schedule: Schedule = by_name("none")
     """Learning-rate schedule."""
 
 
@@ -362,7 +359,7 @@ class RmsProp(Strict):
     """Momentum coefficient."""
     eps: PositiveFloat = 1.0e-7
     """Added to the denominator for numerical stability."""
-    schedule: Schedule = "none"
+    schedule: Schedule = by_name("none")
     """Learning-rate schedule."""
 
 
@@ -376,7 +373,7 @@ class Adam(Strict):
     """ρ1, ρ2: decay rates of the moment estimates."""
     eps: PositiveFloat = 1.0e-8
     """δ, added to the denominator for numerical stability."""
-    schedule: Schedule = "none"
+    schedule: Schedule = by_name("none")
     """Learning-rate schedule."""
 
 
@@ -392,16 +389,14 @@ class AdamW(Strict):
     """δ, added to the denominator for numerical stability."""
     weight_decay: NonNegFloat = 0.01
     """Decoupled decay coefficient."""
-    schedule: Schedule = "none"
+    schedule: Schedule = by_name("none")
     """Learning-rate schedule."""
 
 
 OPTIMIZER_NAMES = ("sgd", "adagrad", "rmsprop", "adam", "adamw")
 
-Optimizer = with_shorthand(
-    Annotated[Sgd | Adagrad | RmsProp | Adam | AdamW, Field(discriminator="name")],
-    OPTIMIZER_NAMES,
-)
+_OptimizerUnion = Annotated[Sgd | Adagrad | RmsProp | Adam | AdamW, Field(discriminator="name")]
+Optimizer = Annotated[_OptimizerUnion, shorthand(_OptimizerUnion, OPTIMIZER_NAMES)]
 """The optimizer, by name or with options."""
 
 
@@ -484,7 +479,7 @@ class Spec(Strict):
     """Training loss; default: the one matching the output unit."""
     regularizers: Regularizers = Regularizers()
     """Penalties, constraints and noise."""
-    optimizer: Optimizer = "adam"
+    optimizer: Optimizer = by_name("adam")
     """Optimizer and learning-rate schedule."""
     training: Training = Training()
     """Epochs, batch size, seed and device."""

@@ -5,18 +5,24 @@ resolved against the actual value (`resolve_loc` drops discriminator tags and un
 labels), then placed with the value's `PosTree`. When a value fails every branch of a
 plain union, the branch whose type matches the value speaks; if none does, one "expected
 A or B, got C" diagnostic is reported.
+
+Only Pydantic's structured error data is read (`type`, `loc`, `input`, `ctx` values): the
+names a literal or a union tag allows come from the model's own types, never from parsing a
+message. (`msg` is shown as it is for an error type this module has no words for.)
 """
 
 from __future__ import annotations
 
-import re
+import enum
 import types
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Annotated, Any, Generic, Literal, TypeVar, Union, get_args, get_origin
 
-from pydantic import BaseModel, Tag, TypeAdapter, ValidationError
+from pydantic import BaseModel, Discriminator, Tag, TypeAdapter, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
 
 from specc.diagnostics import Diagnostic, did_you_mean
 from specc.source.yamlpos import Pos, PosTree
@@ -83,11 +89,12 @@ _BOUNDS = {
 class _Issue:
     """One Pydantic error, resolved against the value."""
 
-    err: dict
+    err: ErrorDetails
     path: Path
     trailing: int  # loc segments after the last real key: > 0 inside a union branch
     code: str
     weak: bool  # a type or literal mismatch: only telling inside a union when no branch fits
+    options: tuple[Any, ...]  # a literal error's allowed values (from the model's types)
 
 
 def validate(
@@ -98,7 +105,7 @@ def validate(
         return model_cls.model_validate(value), []
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
-    issues = _explained_missing_dropped([_issue(err, value) for err in errors])
+    issues = _explained_missing_dropped([_issue(err, value, model_cls) for err in errors])
     diags: list[Diagnostic] = []
     for group in _select(issues):
         diag = _diagnose(group, model_cls, value, tree or PosTree(Pos(1, 1)), file)
@@ -156,7 +163,8 @@ def _aliases(model_cls: type[BaseModel]) -> list[tuple[str, str]]:
 def _field_adapter(model_cls: type[BaseModel], name: str) -> TypeAdapter:
     """A validator for one field of a model, with its constraints (built once)."""
     field = model_cls.model_fields[name]
-    return TypeAdapter(Annotated[field.annotation, field])
+    annotated: Any = Annotated[field.annotation, field]  # built at run time: not a static type
+    return TypeAdapter(annotated)
 
 
 def resolve_loc(value: Any, loc: Sequence[str | int]) -> Path:
@@ -206,15 +214,17 @@ def _child(value: Any, seg: Any) -> Any:
     return _ABSENT
 
 
-def _issue(err: dict, value: Any) -> _Issue:
+def _issue(err: ErrorDetails, value: Any, model_cls: type[BaseModel]) -> _Issue:
     """Resolve one error and classify it."""
     loc = tuple(err["loc"])
     kept = _keep(value, loc, 0)
     path = tuple(loc[i] for i in kept)
     trailing = len(loc) - (kept[-1] + 1 if kept else 0)
     code = _code(err["type"])
-    weak = code == "invalid-type" or err["type"] in ("literal_error", "enum")
-    return _Issue(err, path, trailing, code, weak)
+    literal = err["type"] in ("literal_error", "enum")
+    weak = code == "invalid-type" or literal
+    options = _options_at(model_cls, path, value) if literal else ()
+    return _Issue(err, path, trailing, code, weak, options)
 
 
 def _explained_missing_dropped(issues: list[_Issue]) -> list[_Issue]:
@@ -270,7 +280,7 @@ def _select(issues: list[_Issue]) -> Iterator[list[_Issue]]:
 def _names_first(group: list[_Issue]) -> list[_Issue]:
     """A string that is not one of the allowed names is a misspelt name, not a wrong type,
     unless another branch tried to parse the string (an integer or 'auto')."""
-    names = [i for i in group if i.err["type"] in ("literal_error", "enum") and _same_kind(i.err)]
+    names = [i for i in group if i.err["type"] in ("literal_error", "enum") and _same_kind(i)]
     others = [i for i in group if i not in names]
     if names and all(i.err["type"].endswith("_type") for i in others):
         return names[:1]
@@ -296,13 +306,13 @@ def _diagnose(
 def _alternatives(group: list[_Issue]) -> tuple[str, str, tuple[str | None, ...]]:
     """Code, message and hints when a value fits no branch of a union."""
     found = group[0].err["input"]
-    expected = " or ".join(dict.fromkeys(_expected(i.err) for i in group))
+    expected = " or ".join(dict.fromkeys(_expected(i) for i in group))
     message = f"{_where(group[0].path)}expected {expected}, got {_describe(found)}"
     names = [
         name
         for i in group
-        if i.err["type"] in ("literal_error", "enum") and _same_kind(i.err)
-        for name in _literals(i.err.get("ctx", {}).get("expected", ""))
+        if i.err["type"] in ("literal_error", "enum") and _same_kind(i)
+        for name in _names(i.options)
     ]
     code = "unknown-name" if names else "invalid-type"
     return (
@@ -333,7 +343,7 @@ def _generic(issue: _Issue, model_cls: Any, value: Any, tree: PosTree) -> Handle
     ctx = err.get("ctx") or {}
     hint = None
     if issue.code == "invalid-type":
-        message = f"{where}expected {_expected(err)}, got {got}"
+        message = f"{where}expected {_expected(issue)}, got {got}"
         hint = _bool_hint(err["input"], [err["type"]])
     elif err["type"] in _BOUNDS:
         key, op = _BOUNDS[err["type"]]
@@ -429,7 +439,8 @@ def _missing(issue: _Issue, model_cls: Any, value: Any, tree: PosTree) -> Handle
 def _literal(issue: _Issue, model_cls: Any, value: Any, tree: PosTree) -> Handled:
     """A value that is not one of the allowed names."""
     err, path = issue.err, issue.path
-    options = _literals(err.get("ctx", {}).get("expected", ""))
+    options = _names(issue.options)
+    hints: tuple[str | None, ...]
     if isinstance(err["input"], str):
         message = f"{_where(path)}unknown name {_describe(err['input'])}"
         hints = (did_you_mean(err["input"], options), f"expected one of: {', '.join(options)}")
@@ -437,7 +448,7 @@ def _literal(issue: _Issue, model_cls: Any, value: Any, tree: PosTree) -> Handle
         message = (
             f"{_where(path)}must be one of {', '.join(options)}, got {_describe(err['input'])}"
         )
-        boolean = isinstance(err["input"], bool) and "'" in err.get("ctx", {}).get("expected", "")
+        boolean = isinstance(err["input"], bool) and _any_text(issue.options)
         hints = (_BOOL_HINT if boolean else None,)
     return tree.locate(path), "unknown-name", message, hints
 
@@ -474,7 +485,7 @@ def _numeric(text: str) -> bool:
 def _tag_invalid(issue: _Issue, model_cls: Any, value: Any, tree: PosTree) -> Handled:
     """An unknown name selecting a union member: at the name, whether value or key."""
     ctx = issue.err.get("ctx") or {}
-    tag, options = str(ctx.get("tag")), _literals(ctx.get("expected_tags", ""))
+    tag, (_, options) = str(ctx.get("tag")), _union_at(model_cls, issue.path, value)
     here = _at(value, issue.path)
     path = _tag_path(issue.path, here, tag)
     hints = (did_you_mean(tag, options), f"expected one of: {', '.join(options)}")
@@ -491,11 +502,9 @@ def _tag_invalid(issue: _Issue, model_cls: Any, value: Any, tree: PosTree) -> Ha
 def _tag_missing(issue: _Issue, model_cls: Any, value: Any, tree: PosTree) -> Handled:
     """No tag to pick a union member: a missing `name`-like key, or a malformed item."""
     err, path = issue.err, issue.path
-    discriminator = str((err.get("ctx") or {}).get("discriminator", ""))
-    tags = _union_tags(model_cls, path, value, discriminator.strip("'"))
+    key, tags = _union_at(model_cls, path, value)
     listed = f"expected one of: {', '.join(tags)}" if tags else None
-    if re.fullmatch(r"'\w+'", discriminator) and isinstance(err["input"], dict):
-        key = discriminator.strip("'")
+    if key is not None and isinstance(err["input"], dict):  # tagged by a field, e.g. `name`
         for written in err["input"]:  # `{nme: relu}`: the key is there, misspelt
             hint = did_you_mean(str(written), [key])
             if hint and written != key:
@@ -537,27 +546,34 @@ def _at(value: Any, path: Path) -> Any:
     return value
 
 
-def _expected(err: dict) -> str:
+def _expected(issue: _Issue) -> str:
     """What a (type) error expected, as words."""
+    err = issue.err
     if err["type"] in ("literal_error", "enum"):
-        options = _literals(err.get("ctx", {}).get("expected", ""))
+        options = _names(issue.options)
         return f"'{options[0]}'" if len(options) == 1 else f"one of {', '.join(options)}"
     return _EXPECTED.get(err["type"]) or _lower_first(err["msg"])
 
 
-def _literals(expected: str) -> list[str]:
-    """Parse "'relu', 'tanh' or 'gelu'" into ['relu', 'tanh', 'gelu']."""
-    items = [s.strip() for s in re.split(r", | or ", expected) if s.strip()]
-    return [s[1:-1] if len(s) > 1 and s[0] == s[-1] == "'" else s for s in items]
+def _names(options: tuple[Any, ...]) -> list[str]:
+    """Allowed values as the words a message lists: `relu`, `1`, `True`."""
+    return [str(o) for o in options]
 
 
-def _same_kind(err: dict) -> bool:
+def _any_text(options: tuple[Any, ...]) -> bool:
+    """True when some allowed value is text (so a message quotes it)."""
+    return any(isinstance(o, str) for o in options)
+
+
+def _same_kind(issue: _Issue) -> bool:
     """True when a literal error's input is a string and the options are strings (or not)."""
-    quoted = "'" in str(err.get("ctx", {}).get("expected", ""))
-    return isinstance(err["input"], str) == quoted and not isinstance(err["input"], dict | list)
+    found = issue.err["input"]
+    if isinstance(found, dict | list):
+        return False
+    return isinstance(found, str) == _any_text(issue.options)
 
 
-def _length(err_type: str, ctx: dict) -> str:
+def _length(err_type: str, ctx: dict[str, Any]) -> str:
     """'must have at least 1 item' and friends."""
     least = err_type.endswith("short")
     n = ctx["min_length"] if least else ctx["max_length"]
@@ -602,7 +618,7 @@ def _lower_first(text: str) -> str:
 
 # --- walking the model's types ----------------------------------------------------------
 
-Leaf = tuple[Any, tuple]  # a non-union, non-Annotated type and the metadata around it
+Leaf = tuple[Any, tuple[Any, ...]]  # a non-union, non-Annotated type and the metadata around it
 
 
 def _types_at(model_cls: Any, path: Path, value: Any) -> list[Leaf]:
@@ -614,7 +630,7 @@ def _types_at(model_cls: Any, path: Path, value: Any) -> list[Leaf]:
     return leaves
 
 
-def _leaves(tp: Any, meta: tuple = ()) -> list[Leaf]:
+def _leaves(tp: Any, meta: tuple[Any, ...] = ()) -> list[Leaf]:
     """`tp` with Annotated and unions unwrapped into its member types."""
     origin = get_origin(tp)
     if origin is Annotated:
@@ -627,8 +643,8 @@ def _leaves(tp: Any, meta: tuple = ()) -> list[Leaf]:
 
 def _step(tp: Any, seg: str | int) -> list[Any]:
     """The types one key or index below a (leaf) type."""
-    if _is_model(tp):
-        return [f.annotation for k, f in _fields(tp) if k == seg]
+    if _is_model(tp):  # with the field's FieldInfo, which holds a field's discriminator
+        return [Annotated[f.annotation, f] for k, f in _fields(tp) if k == seg]
     origin, args = get_origin(tp), get_args(tp)
     if origin in (list, set, frozenset) or (origin is tuple and args[-1:] == (Ellipsis,)):
         return [args[0]] if args and isinstance(seg, int) else []
@@ -683,18 +699,47 @@ def _either(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
 
 
-def _union_tags(model_cls: Any, path: Path, value: Any, field: str) -> list[str]:
-    """Tags of the union at `path`: `Tag(...)` metadata, or the Literal values of `field`."""
-    tags: list[str] = []
+def _union_at(model_cls: Any, path: Path, value: Any) -> tuple[str | None, list[str]]:
+    """The discriminated union at `path`: the field whose value picks the member (`name`;
+    None for a callable discriminator such as a one-key item's), and the tags it takes:
+    `Tag(...)` metadata, or the Literal values of that field."""
+    field: str | None = None
+    members: list[Leaf] = []
     for tp, _ in _types_at(model_cls, path[:-1], value) if path else []:
         for sub in _step(tp, path[-1]):
             for member, member_meta in _leaves(sub):
-                tags += [m.tag for m in member_meta if isinstance(m, Tag)]
-                if _is_model(member):
-                    for key, f in _fields(member):
-                        if key == field and get_origin(f.annotation) is Literal:
-                            tags += [str(a) for a in get_args(f.annotation)]
-    return list(dict.fromkeys(tags))
+                members.append((member, member_meta))
+                field = field or next(filter(None, map(_discriminator, member_meta)), None)
+    tags: list[str] = []
+    for member, member_meta in members:
+        tags += [m.tag for m in member_meta if isinstance(m, Tag)]
+        if _is_model(member):
+            for key, f in _fields(member):
+                if key == field and get_origin(f.annotation) is Literal:
+                    tags += [str(a) for a in get_args(f.annotation)]
+    return field, list(dict.fromkeys(tags))
+
+
+def _discriminator(meta: Any) -> str | None:
+    """The field named by `Field(discriminator="name")` or `Discriminator("name")`, if `meta`
+    is one of those (a callable discriminator names no field)."""
+    if isinstance(meta, FieldInfo | Discriminator):
+        found = meta.discriminator
+        if isinstance(found, Discriminator):
+            found = found.discriminator
+        return found if isinstance(found, str) else None
+    return None
+
+
+def _options_at(model_cls: Any, path: Path, value: Any) -> tuple[Any, ...]:
+    """The values the Literal (or Enum) types at `path` allow, in declaration order."""
+    options: list[Any] = []
+    for tp, _ in _types_at(model_cls, path, value):
+        if get_origin(tp) is Literal:
+            options += get_args(tp)
+        elif isinstance(tp, type) and issubclass(tp, enum.Enum):
+            options += [member.value for member in tp]
+    return tuple(dict.fromkeys(options))
 
 
 def _is_model(tp: Any) -> bool:

@@ -111,9 +111,9 @@ class _PureLoader(Reader, Scanner, Parser, Composer, _CoreResolver):
 
 _FastLoader: type = _PureLoader
 if getattr(yaml, "__with_libyaml__", False):  # libyaml when available: ~10x faster
-    from yaml.cyaml import CParser
+    from yaml._yaml import CParser  # libyaml's binding, which yaml.cyaml re-exports
 
-    class _CLoader(CParser, _CoreResolver):  # type: ignore[misc,valid-type]
+    class _CLoader(CParser, _CoreResolver):
         """libyaml's parser with the YAML 1.2 core resolver."""
 
         def __init__(self, stream: str) -> None:
@@ -345,6 +345,7 @@ class _Builder:
                 return self._mapping(node, tree), tree
             if isinstance(node, SequenceNode):
                 return self._sequence(node, tree), tree
+            assert isinstance(node, ScalarNode)  # the composer makes only these three kinds
             return self._scalar(node), tree
         finally:
             self.active.pop()
