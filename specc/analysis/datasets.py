@@ -14,9 +14,9 @@ import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path as FsPath
-from typing import Any
+from typing import Any, Literal
 
-from specc.analysis.ir import AugmentIR, DataIR, Task
+from specc.analysis.ir import AUGMENT_OPTIONS, AugmentIR, DataIR, Task
 from specc.analysis.report import Finding, error, fmt_shape, plural
 from specc.diagnostics import did_you_mean
 
@@ -54,7 +54,8 @@ READ_ERRORS = (
 )
 """What reading a damaged header may raise (UnicodeDecodeError is a ValueError)."""
 
-FORMATS = {".csv": "csv", ".parquet": "parquet", ".npz": "npz"}
+FileKind = Literal["csv", "parquet", "npz"]
+FORMATS: dict[str, FileKind] = {".csv": "csv", ".parquet": "parquet", ".npz": "npz"}
 """File extensions of the data formats specc reads."""
 
 
@@ -193,7 +194,7 @@ def _npy_header(zf: zipfile.ZipFile, member: str) -> tuple[tuple[int, ...], bool
     return tuple(int(n) for n in meta["shape"]), plain
 
 
-def file_kind(source: str) -> str | None:
+def file_kind(source: str) -> FileKind | None:
     """csv, parquet or npz by the file's extension; None for anything else."""
     return FORMATS.get(FsPath(source).suffix.lower())
 
@@ -404,18 +405,24 @@ def data_ir(spec: Any, spec_dir: FsPath, task: Task) -> DataIR:
     """The resolved data section (call only after `check_data` found no errors)."""
     data = spec.data
     source = data.source
+    kind: Literal["sklearn"] | FileKind
+    dataset: str | None
+    target: tuple[str, ...]
+    features: tuple[str, ...] | None
     if source.startswith("sklearn:"):
         kind, dataset, path = "sklearn", source.removeprefix("sklearn:"), None
         target, features = (), None
     else:
-        kind, dataset, path = file_kind(source), None, str(data_path(source, spec_dir))
+        known = file_kind(source)
+        assert known is not None, "check_data accepts only known file formats"
+        kind, dataset, path = known, None, str(data_path(source, spec_dir))
         target = tuple(as_list(data.target))
         features = tuple(data.features) if data.features is not None else None
         if kind == "npz":
             x_key, y_key = npz_keys(data)
             target, features = (y_key,), (x_key,)
     augment = tuple(
-        AugmentIR(kind, getattr(item, kind).model_dump(mode="python"))
+        AugmentIR(kind, AUGMENT_OPTIONS[kind](**getattr(item, kind).model_dump(mode="python")))
         for item in data.augment
         for kind in type(item).model_fields
     )

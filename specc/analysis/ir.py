@@ -15,7 +15,7 @@ Conventions every stage relies on:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 Shape = tuple[int, ...]
@@ -299,27 +299,15 @@ class ModelIR:
 # --- augmentation options -----------------------------------------------------------------
 
 
-class _ByKey:
-    """Transitional read access by key (`o["std"]`, `o.get("p", 0.5)`) for code that still reads
-    augmentation options as a dict (specc/codegen/train_ctx.py `_augments`); read attributes."""
-
-    def __getitem__(self, key: str) -> Any:
-        return getattr(self, key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        """The option `key` (every option is resolved, so `default` is never used)."""
-        return getattr(self, key, default)
-
-
 @dataclass(frozen=True)
-class NoiseAugmentOptions(_ByKey):
+class NoiseAugmentOptions:
     """noise: the standard deviation, in the raw inputs' units."""
 
     std: float
 
 
 @dataclass(frozen=True)
-class FlipAugmentOptions(_ByKey):
+class FlipAugmentOptions:
     """flip: the mirror axis and the probability of flipping an image."""
 
     axis: Literal["horizontal", "vertical"]
@@ -327,7 +315,7 @@ class FlipAugmentOptions(_ByKey):
 
 
 @dataclass(frozen=True)
-class ShiftAugmentOptions(_ByKey):
+class ShiftAugmentOptions:
     """shift: the largest translation along each spatial axis."""
 
     pixels: int
@@ -350,11 +338,6 @@ class AugmentIR:
     kind: Literal["noise", "flip", "shift"]
     options: AugmentOptions
 
-    def __post_init__(self) -> None:
-        # transitional: specc/analysis/datasets.py still passes the schema's dump as a dict
-        if isinstance(self.options, dict):
-            object.__setattr__(self, "options", AUGMENT_OPTIONS[self.kind](**self.options))
-
 
 @dataclass(frozen=True)
 class DataIR:
@@ -373,7 +356,8 @@ class DataIR:
     test: float
     split_seed: int
     stratify: bool
-    """Resolved: True only for classification tasks whose spec asks for it."""
+    """Resolved: True only for single-label classification (binary, multiclass) whose spec asks
+    for it; a multi-label target has no one class per row to stratify by."""
     normalize: Literal["none", "standard", "minmax"]
     augment: tuple[AugmentIR, ...] = ()
 
@@ -384,39 +368,185 @@ class LossIR:
 
     name: Literal["cross_entropy", "binary_cross_entropy", "mse", "mae", "huber"]
     label_smoothing: float = 0.0
+    """ε of the course notes' label smoothing; 0 for the regression losses."""
     delta: float = 1.0
     """Huber's delta (unused by other losses)."""
     inferred: bool = False
     """True when the spec omitted `loss` and the one matching the output unit was chosen."""
 
 
+# --- optimizer and schedule options -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SgdOptions:
+    """sgd: momentum (0: plain SGD) and Nesterov's variant of it."""
+
+    momentum: float
+    nesterov: bool
+
+
+@dataclass(frozen=True)
+class AdagradOptions:
+    """adagrad: the term added to the accumulated squares' root."""
+
+    eps: float
+
+
+@dataclass(frozen=True)
+class RmspropOptions:
+    """rmsprop: the squares' decay rho (PyTorch's alpha), momentum (0: none) and eps."""
+
+    rho: float
+    momentum: float
+    eps: float
+
+
+@dataclass(frozen=True)
+class AdamOptions:
+    """adam: the moment decays and eps."""
+
+    betas: tuple[float, float]
+    eps: float
+
+
+@dataclass(frozen=True)
+class AdamwOptions:
+    """adamw: adam's options and the decoupled weight decay (applied to weights only)."""
+
+    betas: tuple[float, float]
+    eps: float
+    weight_decay: float
+
+
+OptimizerOptions = SgdOptions | AdagradOptions | RmspropOptions | AdamOptions | AdamwOptions
+
+OPTIMIZER_OPTIONS: dict[str, type[OptimizerOptions]] = {
+    "sgd": SgdOptions,
+    "adagrad": AdagradOptions,
+    "rmsprop": RmspropOptions,
+    "adam": AdamOptions,
+    "adamw": AdamwOptions,
+}
+"""The options class of each optimizer name (field names are the schema's)."""
+
+
 @dataclass(frozen=True)
 class OptimizerIR:
-    """Optimizer name, initial learning rate and its other options (momentum, nesterov, rho, eps,
-    betas as a tuple, weight_decay), only those that apply to it."""
+    """Optimizer name, initial learning rate and the options of that name."""
 
     name: Literal["sgd", "adagrad", "rmsprop", "adam", "adamw"]
     lr: float
-    options: dict[str, Any] = field(default_factory=dict)
+    options: OptimizerOptions
+    """OPTIMIZER_OPTIONS[name], every field resolved."""
+
+    def __post_init__(self) -> None:
+        _check_options(self.name, self.options, OPTIMIZER_OPTIONS)
+
+
+@dataclass(frozen=True)
+class InverseTimeOptions:
+    """inverse_time: lr0 / (1 + decay * epoch)."""
+
+    decay: float
+
+
+@dataclass(frozen=True)
+class LinearScheduleOptions:
+    """linear: from lr0 down to end_factor * lr0 over `epochs` epochs, then flat."""
+
+    end_factor: float
+    epochs: int
+    """Resolved: training.epochs when the spec leaves it out."""
+
+
+@dataclass(frozen=True)
+class StepScheduleOptions:
+    """step: lr0 * gamma ** (epoch // step_size)."""
+
+    step_size: int
+    gamma: float
+
+
+@dataclass(frozen=True)
+class ExponentialScheduleOptions:
+    """exponential: lr0 * gamma ** epoch."""
+
+    gamma: float
+
+
+@dataclass(frozen=True)
+class CosineScheduleOptions:
+    """cosine: half a cosine from lr0 down to min_lr over `epochs` epochs, then flat."""
+
+    min_lr: float
+    epochs: int
+    """Resolved: training.epochs when the spec leaves it out."""
+
+
+@dataclass(frozen=True)
+class PlateauScheduleOptions:
+    """plateau: lr * factor (not below min_lr) after `patience` epochs without improvement."""
+
+    metric: str
+    """The validation metric watched, without the val_ prefix (loss, accuracy, ...)."""
+    mode: Literal["min", "max"]
+    """Its direction: min for losses and errors, max for accuracy and r2."""
+    factor: float
+    patience: int
+    min_delta: float
+    min_lr: float
+
+
+ScheduleOptions = (
+    NoOptions
+    | InverseTimeOptions
+    | LinearScheduleOptions
+    | StepScheduleOptions
+    | ExponentialScheduleOptions
+    | CosineScheduleOptions
+    | PlateauScheduleOptions
+)
+
+SCHEDULE_OPTIONS: dict[str, type[ScheduleOptions]] = {
+    "none": NoOptions,
+    "inverse_time": InverseTimeOptions,
+    "linear": LinearScheduleOptions,
+    "step": StepScheduleOptions,
+    "exponential": ExponentialScheduleOptions,
+    "cosine": CosineScheduleOptions,
+    "plateau": PlateauScheduleOptions,
+}
+"""The options class of each schedule name."""
 
 
 @dataclass(frozen=True)
 class ScheduleIR:
-    """Learning-rate schedule with resolved options: inverse_time: decay; linear: end_factor,
-    epochs; step: step_size, gamma; exponential: gamma; cosine: min_lr, epochs; plateau: monitor,
-    mode ('min'/'max'), factor, patience, min_delta, min_lr."""
+    """Learning-rate schedule: its name and the options of that name."""
 
     name: Literal["none", "inverse_time", "linear", "step", "exponential", "cosine", "plateau"]
-    options: dict[str, Any] = field(default_factory=dict)
+    options: ScheduleOptions = NO_OPTIONS
+    """SCHEDULE_OPTIONS[name], every field resolved (NoOptions for none)."""
+
+    def __post_init__(self) -> None:
+        _check_options(self.name, self.options, SCHEDULE_OPTIONS)
+
+
+def _check_options(name: str, options: object, table: dict[str, type]) -> None:
+    """An IR built with another name's options is an internal error, caught where it is made."""
+    if type(options) is not table[name]:
+        raise TypeError(f"{name} takes {table[name].__name__}, not {type(options).__name__}")
 
 
 @dataclass(frozen=True)
 class RegularizersIR:
-    """Penalties on weights only, constraints and noise; zero/None means off."""
+    """Penalties on weights only, constraints and noise; 0 means off for the rates, None for
+    the bounds."""
 
     l1: float = 0.0
     l2: float = 0.0
     lp_p: float | None = None
+    """The Lp penalty's p; None: no Lp penalty."""
     lp_alpha: float = 0.0
     max_norm: float | None = None
     input_noise: float = 0.0
@@ -429,7 +559,9 @@ class EarlyStoppingIR:
     """The notes' early-stopping algorithm on a validation metric."""
 
     monitor: str
-    """val_loss or val_<metric> of the task."""
+    """val_loss or val_<metric> of the task, as the spec names it."""
+    metric: str
+    """The monitored metric without the val_ prefix (loss, accuracy, ...)."""
     mode: Literal["min", "max"]
     """min for losses and errors, max for accuracy and r2."""
     patience: int
@@ -452,6 +584,10 @@ class TrainingIR:
     regularizers: RegularizersIR
     early: EarlyStoppingIR | None
     refit: Literal["none", "best_epochs", "continue"]
+    """none whenever `early` is None (analysis rejects a refit without early stopping)."""
+    monitor_split: Literal["val", "train"] = "val"
+    """The split best weights and early stopping are judged on: val, or train when the spec
+    has no validation split (data.split.val: 0)."""
 
 
 @dataclass(frozen=True)

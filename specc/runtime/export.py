@@ -19,7 +19,7 @@ import sys
 import time
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +33,7 @@ import yaml
 from onnx import helper
 
 from specc import __version__
+from specc.exitcodes import EXIT_ERRORS, EXIT_OK, EXIT_USAGE
 from specc.runtime import onnx_common as oc
 
 TOLERANCE = 1e-4
@@ -48,8 +49,6 @@ LARGE_BATCH = (64, 1024)
 """The large batch: every sample row, at least 64 (rows repeat) and at most 1024."""
 SAMPLE_SEED = 0
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
 
 class ExportError(oc.CommandError):
     """The export cannot be made or failed verification; the message says why.
@@ -58,7 +57,7 @@ class ExportError(oc.CommandError):
     export that failed (exporter, checker, ONNX Runtime or the parity check).
     """
 
-    default_status = EXIT_FAILED
+    default_status = EXIT_ERRORS
 
 
 @dataclass(frozen=True)
@@ -330,6 +329,12 @@ def metadata(iface: oc.Interface, spec: dict[str, Any]) -> dict[str, str]:
 # --- tracing ----------------------------------------------------------------------------------
 
 
+def predict(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The generated model's `predict(x)`: the output unit applied to its logits."""
+    method: Callable[[torch.Tensor], torch.Tensor] = getattr(model, "predict")  # noqa: B009
+    return method(x)
+
+
 class Predict(torch.nn.Module):
     """Exports `model.predict`: the output unit applied to the logits."""
 
@@ -338,7 +343,7 @@ class Predict(torch.nn.Module):
         self.model = model
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.predict(x)
+        return predict(self.model, x)
 
 
 @contextmanager
@@ -361,7 +366,7 @@ def trace(model: torch.nn.Module, input_shape: tuple[int, ...], opset: int, trac
             torch.onnx.export(
                 Predict(model).eval(),
                 (example,),
-                buffer,
+                buffer,  # type: ignore[arg-type]  # the TorchScript exporter takes file objects
                 dynamo=False,  # see docs/deployment.md, "Exporter"
                 opset_version=opset,
                 input_names=[oc.INPUT_NAME],
@@ -472,7 +477,7 @@ def verify(
     checks = []
     for x in inputs:
         with torch.no_grad():
-            expected = torch_model.predict(torch.from_numpy(x)).numpy()
+            expected = predict(torch_model, torch.from_numpy(x)).numpy()
         try:
             got = sess.run([oc.OUTPUT_NAME], {oc.INPUT_NAME: x})[0]
         except Exception as exc:

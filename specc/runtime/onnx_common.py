@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from specc.exitcodes import EXIT_USAGE
+
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 import onnxruntime as ort  # noqa: E402  (after the environment variable above)
@@ -58,10 +60,6 @@ class CommandError(Exception):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = self.default_status if status is None else status
-
-
-EXIT_USAGE = 2
-"""The exit status of a file that cannot be written (contract: unreadable files, bad data)."""
 
 
 def output_file(given: str | Path, default_name: str) -> Path:

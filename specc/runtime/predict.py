@@ -28,14 +28,14 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import numpy as np
 import pandas as pd
 
+from specc.exitcodes import EXIT_ERRORS, EXIT_OK, EXIT_USAGE
 from specc.runtime import onnx_common as oc
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_OUTPUT = "predictions.csv"
 """The file `-o DIR/` writes into DIR."""
 THRESHOLD = 0.5
@@ -505,7 +505,7 @@ def _npz_member(data: Path, key: str) -> np.ndarray:
         raw.seek(info.header_offset + 26)
         name_len, extra_len = np.frombuffer(raw.read(4), dtype="<u2")
     offset = info.header_offset + 30 + int(name_len) + int(extra_len) + header_len
-    order = "F" if fortran else "C"
+    order: Literal["F", "C"] = "F" if fortran else "C"
     return np.memmap(data, dtype=dtype, mode="r", offset=offset, shape=shape, order=order)
 
 
@@ -558,14 +558,14 @@ def predict_to(model: Model, chunks: Iterator[Chunk], out: IO[str]) -> int:
         except Exception as exc:
             raise PredictError(
                 f"{model.path}: ONNX Runtime failed on rows {chunk.first_row}..{last}: {exc}",
-                EXIT_FAILED,
+                EXIT_ERRORS,
             ) from None
         if not isinstance(y, np.ndarray) or y.shape != (len(x), model.units):
             got = list(getattr(y, "shape", ()))
             raise PredictError(
                 f"{model.path}: the graph returned an output of shape {got} for rows "
                 f"{chunk.first_row}..{last}, not [{len(x)}, {model.units}]",
-                EXIT_FAILED,
+                EXIT_ERRORS,
             )
         frame = output_frame(model, y)
         out.write(

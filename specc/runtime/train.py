@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ try:
 except ImportError:  # Windows: no run-directory lock
     fcntl = None  # type: ignore[assignment]
 
-EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+from specc.exitcodes import EXIT_ERRORS, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 RESTARTABLE = frozenset({"spec.yaml", "code", ".lock"})
 """What a run directory holds before its first checkpoint: such a directory is reused."""
@@ -145,6 +146,7 @@ def _lock(out: Path) -> Any:
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     """Dotted paths (the --set spelling: layers.0.dense.units) to the leaves of a spec."""
+    items: Iterable[tuple[Any, Any]]
     if isinstance(value, dict) and value:
         items = value.items()
     elif isinstance(value, list) and value:
@@ -201,7 +203,7 @@ def _export(run_dir: Path, opset: int) -> int:
         report = export_run(run_dir, run_dir / "model.onnx", opset)
     except Exception as exc:  # report any export failure as one line, never a traceback
         _error(f"training succeeded but the ONNX export failed: {exc}")
-        return EXIT_SPEC
+        return EXIT_ERRORS
     print(report.line())
     return EXIT_OK
 
@@ -220,7 +222,7 @@ def run_train(
     if diagnostics:
         print(render_text(diagnostics), file=sys.stderr)
     if program is None or has_errors(diagnostics):
-        return EXIT_SPEC
+        return EXIT_ERRORS
     if resume and run_dir is None:
         _error("--resume needs the run directory: specc train SPEC -o RUN_DIR --resume")
         return EXIT_USAGE
