@@ -35,6 +35,7 @@ EXTRA_MODULES = {
     "train": ("torch", "numpy", "sklearn", "pyarrow", "onnx", "onnxruntime"),
     "export": ("torch", "numpy", "onnx", "onnxruntime"),
     "predict": ("numpy", "pandas", "onnxruntime"),
+    "evaluate": ("numpy", "pandas", "onnxruntime"),
 }
 
 
@@ -220,6 +221,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return run_predict(args.model, args.data, args.output, args.batch_size)
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """specc evaluate RUN_DIR_OR_MODEL.onnx DATA [--format text|json]."""
+    from specc.runtime.evaluate import run_evaluate
+
+    return run_evaluate(args.model, args.data, args.format)
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     """specc schema [-o FILE]: the JSON Schema of the spec language."""
     from specc.schema.jsonschema import spec_json_schema
@@ -274,6 +282,11 @@ EXIT_STATUS: dict[str, list[tuple[int, str]]] = {
         (EXIT_OK, "predictions written"),
         (EXIT_ERRORS, "ONNX Runtime failed while running a batch"),
         (EXIT_USAGE, "bad model or data file, unwritable output, no training extras"),
+    ],
+    "evaluate": [
+        (EXIT_OK, "evaluated"),
+        (EXIT_ERRORS, "ONNX Runtime failed while running a batch"),
+        (EXIT_USAGE, "bad model or data file, missing or unknown targets, no training extras"),
     ],
     "schema": [(EXIT_OK, "written"), (EXIT_USAGE, "unwritable output")],
 }
@@ -387,6 +400,20 @@ def build_parser() -> _Parser:
     )  # fmt: skip
     p.add_argument("--batch-size", type=int, default=4096, help="rows per ONNX Runtime call")
     p.set_defaults(func=cmd_predict)
+
+    p = verb("evaluate", "the task's metrics of an exported model on a labelled data file")
+    p.add_argument(
+        "model", metavar="RUN_DIR_OR_MODEL.onnx",
+        help="a model written by specc export, or a run directory (its model.onnx)",
+    )  # fmt: skip
+    p.add_argument(
+        "data", metavar="DATA", help="labelled rows: .csv, .parquet or .npz with the target(s)"
+    )
+    p.add_argument(
+        "--format", choices=["text", "json"], default="text",
+        help="text: readable tables (default); json: one machine-readable document",
+    )  # fmt: skip
+    p.set_defaults(func=cmd_evaluate)
 
     p = verb("schema", "print the JSON Schema of the spec language")
     p.add_argument("-o", "--output", metavar="FILE", help="write it to FILE, not standard output")

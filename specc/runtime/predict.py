@@ -177,9 +177,9 @@ def match_columns(names: list[str], model: Model, data: Path) -> list[str] | Non
     spare = [n for n in names if n not in known][:SUGGEST_FROM]
     found = f"{len(matched)} of {len(features)} features found"
     if not matched:
-        found += f"; the file's columns: {_quoted(names)}"
+        found += f"; the file's columns: {quoted(names)}"
     lines = [
-        f"{data}: missing feature column{'s' * (len(missing) > 1)} {_quoted(missing)} ({found})"
+        f"{data}: missing feature column{'s' * (len(missing) > 1)} {quoted(missing)} ({found})"
     ]
     for name in missing[:5]:
         close = difflib.get_close_matches(name, spare, n=1, cutoff=0.6)
@@ -188,7 +188,7 @@ def match_columns(names: list[str], model: Model, data: Path) -> list[str] | Non
     return _raise("\n".join(lines))
 
 
-def _quoted(names: list[str], limit: int = 5) -> str:
+def quoted(names: list[str], limit: int = 5) -> str:
     """'a', 'b', 'c' and N more."""
     shown = ", ".join(f"'{n}'" for n in names[:limit])
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
@@ -207,18 +207,18 @@ def to_matrix(frame: pd.DataFrame, first_row: int, data: Path) -> np.ndarray:
         if raw.dtype.kind in "biuf":
             values = raw.to_numpy(dtype=np.float64, na_value=np.nan)
         else:
-            values = np.array([_as_float(cell) for cell in raw], dtype=np.float64)
+            values = np.array([as_float(cell) for cell in raw], dtype=np.float64)
         bad = ~np.isfinite(values)
         if bad.any():
             i = int(np.argmax(bad))
             raise PredictError(
-                f"{data}: row {first_row + i}, column '{column}': {_describe(raw.iloc[i])}"
+                f"{data}: row {first_row + i}, column '{column}': {describe_cell(raw.iloc[i])}"
             )
         out[:, j] = values
     return out
 
 
-def _as_float(cell: Any) -> float:
+def as_float(cell: Any) -> float:
     """A cell as a float; nan for anything that is not a number (a list, text, None)."""
     if not isinstance(cell, str | int | float | np.number | np.bool_):
         return math.nan
@@ -243,29 +243,29 @@ def cells_to_matrix(
     columns = index if index is not None else range(len(names))
     for j, c in enumerate(columns):  # the slow path, only to name the bad cell
         for r, row in enumerate(picked):
-            value = _as_float(row[j])
+            value = as_float(row[j])
             if not math.isfinite(value):
                 raise PredictError(
-                    f"{data}: row {numbers[r]}, column '{names[c]}': {_describe(row[j])}"
+                    f"{data}: row {numbers[r]}, column '{names[c]}': {describe_cell(row[j])}"
                 )
     raise AssertionError("unreachable: a bad cell was expected")  # pragma: no cover
 
 
-def _describe(cell: Any) -> str:
+def describe_cell(cell: Any) -> str:
     """What is wrong with a cell that is not a finite number."""
     missing = cell is None or (isinstance(cell, float) and math.isnan(cell))
     if not missing and not isinstance(cell, str | int | float | np.number):
         kind = "a list" if isinstance(cell, list | tuple | np.ndarray) else type(cell).__name__
-        return f"{kind} where a number is needed ({_short(str(cell))})"
+        return f"{kind} where a number is needed ({shorten(str(cell))})"
     text = "" if missing else str(cell).strip()
     if text == "":
         return "empty cell (a number is needed)"
     if _is_number(text):
-        return f"non-finite value {_short(text)}"
-    return f"non-numeric value {_short(text)!r}"
+        return f"non-finite value {shorten(text)}"
+    return f"non-numeric value {shorten(text)!r}"
 
 
-def _short(text: str, limit: int = 60) -> str:
+def shorten(text: str, limit: int = 60) -> str:
     """At most `limit` characters of a cell, for one-line messages."""
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -302,14 +302,14 @@ def _csv_chunks(data: Path, model: Model, batch_size: int) -> Iterator[Chunk]:
 
 def _csv_records(reader: Any, data: Path, model: Model, batch_size: int) -> Iterator[Chunk]:
     """The chunks of an open csv reader (see _csv_chunks)."""
-    header = _next_record(reader, data)
+    header = next_record(reader, data)
     if header is None:
         raise PredictError(f"{data}: the file is empty (a header row is expected)")
     names = [cell.strip() for cell in header]
     if len(names) == 1 and (";" in names[0] or "\t" in names[0]):
         separator = "';'" if ";" in names[0] else "a tab"
         raise PredictError(
-            f"{data}: the first line is one column {_short(names[0])!r}: its cells are "
+            f"{data}: the first line is one column {shorten(names[0])!r}: its cells are "
             f"separated by {separator}, but a csv file needs commas"
         )
     headerless = bool(names) and all(_is_number(n) for n in names)
@@ -326,11 +326,11 @@ def _csv_records(reader: Any, data: Path, model: Model, batch_size: int) -> Iter
     rows, numbers = ([header], [1]) if headerless else ([], [])
     number = 1 if headerless else 0
     while True:
-        record = _next_record(reader, data, number + 1)
+        record = next_record(reader, data, number + 1)
         if record is None:
             break
         number += 1
-        if not "".join(record).strip() and len(record) <= 1:  # a blank line
+        if is_blank(record):
             continue
         if len(record) != len(names):
             other = "row 1" if headerless else "the header"
@@ -346,7 +346,12 @@ def _csv_records(reader: Any, data: Path, model: Model, batch_size: int) -> Iter
         yield Chunk(numbers[0], cells_to_matrix(rows, index, names, numbers, data))
 
 
-def _next_record(reader: Any, data: Path, row: int = 0) -> list[str] | None:
+def is_blank(record: list[str]) -> bool:
+    """A blank line of a csv file: skipped (but counted in row numbers), as train skips it."""
+    return not "".join(record).strip() and len(record) <= 1
+
+
+def next_record(reader: Any, data: Path, row: int = 0) -> list[str] | None:
     """The next csv record (None at the end); PredictError for undecodable text or a cell
     over csv's field size limit (usually an unclosed quote)."""
     try:
@@ -377,7 +382,7 @@ def _column_index(names: list[str], columns: list[str] | None, data: Path) -> li
         first = position.setdefault(name, i)
         if first != i and name in wanted:
             raise PredictError(
-                f"{data}: column '{_short(name)}' appears twice (columns {first + 1} and {i + 1})"
+                f"{data}: column '{shorten(name)}' appears twice (columns {first + 1} and {i + 1})"
             )
     index = [position[name] for name in columns]
     return None if index == list(range(len(names))) else index
@@ -547,27 +552,33 @@ def safe_cell(text: str) -> str:
     return "'" + text
 
 
+def run_chunk(model: Model, chunk: Chunk) -> np.ndarray:
+    """The model's output [n, units] for one chunk; PredictError (exit 1) when ONNX Runtime
+    fails or the graph returns another shape than it declares."""
+    x = chunk.x.reshape(len(chunk.x), *model.input_shape)
+    last = chunk.first_row + len(x) - 1
+    try:
+        y = model.session.run([oc.OUTPUT_NAME], {oc.INPUT_NAME: x})[0]
+    except Exception as exc:
+        raise PredictError(
+            f"{model.path}: ONNX Runtime failed on rows {chunk.first_row}..{last}: {exc}",
+            EXIT_ERRORS,
+        ) from None
+    if not isinstance(y, np.ndarray) or y.shape != (len(x), model.units):
+        got = list(getattr(y, "shape", ()))
+        raise PredictError(
+            f"{model.path}: the graph returned an output of shape {got} for rows "
+            f"{chunk.first_row}..{last}, not [{len(x)}, {model.units}]",
+            EXIT_ERRORS,
+        )
+    return y
+
+
 def predict_to(model: Model, chunks: Iterator[Chunk], out: IO[str]) -> int:
     """Run every chunk through ONNX Runtime and write CSV rows; the number of rows."""
     rows, first = 0, True
     for chunk in chunks:
-        x = chunk.x.reshape(len(chunk.x), *model.input_shape)
-        last = chunk.first_row + len(x) - 1
-        try:
-            y = model.session.run([oc.OUTPUT_NAME], {oc.INPUT_NAME: x})[0]
-        except Exception as exc:
-            raise PredictError(
-                f"{model.path}: ONNX Runtime failed on rows {chunk.first_row}..{last}: {exc}",
-                EXIT_ERRORS,
-            ) from None
-        if not isinstance(y, np.ndarray) or y.shape != (len(x), model.units):
-            got = list(getattr(y, "shape", ()))
-            raise PredictError(
-                f"{model.path}: the graph returned an output of shape {got} for rows "
-                f"{chunk.first_row}..{last}, not [{len(x)}, {model.units}]",
-                EXIT_ERRORS,
-            )
-        frame = output_frame(model, y)
+        frame = output_frame(model, run_chunk(model, chunk))
         out.write(
             frame.to_csv(header=first, index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
         )
