@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from specc.schema.activations import ACTIVATION_NAMES, Elu, Gelu, LeakyRelu, Plain, PRelu, Softplus
 from specc.schema.common import ONE_KEY
 from specc.schema.layers import LAYER_TYPES
+from specc.schema.search import Choice, IntUniform, LogIntUniform, LogUniform, Search, Uniform
 from specc.schema.spec import (
     Adagrad,
     Adam,
@@ -112,6 +113,17 @@ SECTIONS: list[tuple[str, list[tuple[str, object]]]] = [
             ("stopping.early", EarlyStopping),
             ("export", Export),
             ("export.onnx", Onnx),
+        ],
+    ),
+    (
+        "search (read by `specc tune`; see [search.md](search.md))",
+        [
+            ("search", Search),
+            ("uniform", Uniform),
+            ("log_uniform", LogUniform),
+            ("int_uniform", IntUniform),
+            ("log_int_uniform", LogIntUniform),
+            ("choice", Choice),
         ],
     ),
 ]

@@ -23,6 +23,7 @@ from specc.schema.common import (
     shorthand,
 )
 from specc.schema.layers import Layer
+from specc.schema.search import Search
 
 # --- data -------------------------------------------------------------------------------
 
@@ -487,3 +488,6 @@ class Spec(Strict):
     """Early stopping and refit."""
     export: Export = Export()
     """Deployment artefacts."""
+    search: Search | None = None
+    """A hyperparameter search over this spec, run by `specc tune`; `specc train` ignores it
+    and trains the values written above."""
