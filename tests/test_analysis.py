@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from specc.analysis.ir import (
+    AdamOptions,
     BatchNormOptions,
     Conv2dOptions,
+    CosineScheduleOptions,
     FlipAugmentOptions,
     LayerNormOptions,
     LeakyReluOptions,
@@ -159,14 +161,14 @@ def test_training_ir() -> None:
     )
     tr = prog.training
     assert tr.threads == 1
-    assert tr.optimizer.options == {"betas": (0.9, 0.999), "eps": 1e-8}
-    assert tr.schedule.options["mode"] == "max"
+    assert tr.optimizer.options == AdamOptions(betas=(0.9, 0.999), eps=1e-8)
+    assert (tr.schedule.options.metric, tr.schedule.options.mode) == ("accuracy", "max")
     assert tr.early is not None and tr.early.mode == "max" and tr.refit == "best_epochs"
     assert prog.onnx_opset == 17
     cos = program(
         DIGITS + "input: {shape: [64]}\n" + OUT10 + "optimizer: {name: sgd, schedule: cosine}\n"
     )
-    assert cos.training.schedule.options == {"min_lr": 0.0, "epochs": 100}
+    assert cos.training.schedule.options == CosineScheduleOptions(min_lr=0.0, epochs=100)
     assert cos.training.early is None
 
 

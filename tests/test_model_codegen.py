@@ -22,6 +22,7 @@ F = torch.nn.functional
 
 from specc.analysis.ir import (  # noqa: E402
     ActivationIR,
+    AdamOptions,
     DataIR,
     DenseOptions,
     LayerIR,
@@ -115,7 +116,7 @@ def program(
         seed=0,
         device="cpu",
         threads=None,
-        optimizer=OptimizerIR("adam", 1e-3),
+        optimizer=OptimizerIR("adam", 1e-3, AdamOptions((0.9, 0.999), 1e-8)),
         schedule=ScheduleIR("none"),
         regularizers=RegularizersIR(input_noise=input_noise),
         early=None,

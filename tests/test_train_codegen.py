@@ -36,6 +36,10 @@ training: {epochs: 3, batch_size: 16}
 
 _counter = itertools.count()
 
+GENERATED_MODULES = ("model", "data", "harness")
+"""The modules train.py imports from its own directory (dropped from sys.modules around each
+import, so that every compiled spec gets its own)."""
+
 
 def write_spec(directory: Path, text: str = TINY, name: str = "spec.yaml") -> Path:
     """Write a spec file into `directory` and return its path."""
@@ -53,8 +57,8 @@ def compile_to(spec: Path, out: Path, overrides: list[str] | tuple[str, ...] = (
 
 
 def import_generated(code: Path) -> ModuleType:
-    """Import code/train.py as a fresh module (with its own model and data modules)."""
-    for name in ("model", "data"):
+    """Import code/train.py as a fresh module (with its own model, data and harness modules)."""
+    for name in GENERATED_MODULES:
         sys.modules.pop(name, None)
     sys.path.insert(0, str(code))
     try:
@@ -64,7 +68,7 @@ def import_generated(code: Path) -> ModuleType:
         spec.loader.exec_module(module)
     finally:
         sys.path.remove(str(code))
-        for name in ("model", "data"):
+        for name in GENERATED_MODULES:
             sys.modules.pop(name, None)
     return module
 
@@ -110,7 +114,7 @@ def test_generated_code_is_ruff_clean(compiled):
 
 def test_generated_code_never_imports_specc(compiled):
     for code in compiled.values():
-        for name in ("train.py", "data.py"):
+        for name in ("train.py", "data.py", "harness.py"):
             tree = ast.parse((code / name).read_text())
             for node in ast.walk(tree):
                 if isinstance(node, ast.Import):

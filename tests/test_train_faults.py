@@ -260,12 +260,14 @@ def test_progress_numbers_are_short_and_the_live_line_fits_the_terminal(tmp_path
     train = generated(tmp_path)
     row = {"epoch": 7, "train_loss": 3.6e35, "val_loss": 0.000123456, "val_accuracy": 0.5,
            "lr": 0.01, "seconds": 0.5}  # fmt: skip
-    train.progress(row, 100, [row], quiet=False)
+    shown = ("loss", "accuracy")
+    train.harness.progress(row, 100, [row], shown, quiet=False)
     line = capsys.readouterr().err.strip()
     assert "train_loss 3.6e+35" in line and "val_loss 0.0001235" in line
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
-    monkeypatch.setattr(train.shutil, "get_terminal_size", lambda: os.terminal_size((80, 24)))
-    train.progress(row, 100, [row], quiet=False)
+    monkeypatch.setattr(train.harness.shutil, "get_terminal_size",
+                        lambda: os.terminal_size((80, 24)))  # fmt: skip
+    train.harness.progress(row, 100, [row], shown, quiet=False)
     live = capsys.readouterr().err
     assert live.startswith("\r") and live.endswith("\033[K")
     assert len(live[1 : -len("\033[K")]) <= 79
@@ -283,7 +285,7 @@ def test_curves_mark_the_best_epoch_and_the_refit_and_plot_train_loss(tmp_path, 
     ]  # fmt: skip
     figures = []
     monkeypatch.setattr(plt, "close", figures.append)
-    train.plot_curves(tmp_path / "curves.png", history, 3, 4)
+    train.harness.plot_curves(tmp_path / "curves.png", history, "accuracy", 3, 4, "tiny")
     assert (tmp_path / "curves.png").read_bytes().startswith(b"\x89PNG")
     loss, metric, lr = figures[0].axes
     assert [line.get_label() for line in loss.lines[:2]] == ["train_loss", "val_loss"]

@@ -283,7 +283,7 @@ def test_metrics_train_loss_is_the_training_mode_mean_of_the_epoch(tmp_path):
     history = torch.load(tmp_path / "r" / "last.pt", weights_only=True)["history"]
     # replay the script's first epoch in-process: same seeds, same order of random draws
     train = import_generated(tmp_path / "r" / "code")
-    train.seed_everything(train.SEED)
+    train.harness.seed_everything(train.SEED)
     rng = torch.Generator().manual_seed(train.SEED)
     splits = train.load()
     model = train.build_model()

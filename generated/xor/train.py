@@ -5,29 +5,17 @@ Run it from anywhere (specc is not needed, only torch and numpy):
 
     python train.py --out RUN_DIR [--resume] [--data PATH] [--quiet]
 
-RUN_DIR receives metrics.csv (one row per epoch), best.pt, last.pt (resumable), model.pt (the
-final weights), summary.json and curves.png. Exit status: 0 trained, 2 bad data, no CUDA device,
-an unwritable run directory or nothing to resume, 3 the loss became nan or infinite, 130
-interrupted by Ctrl-C, SIGTERM or SIGHUP (resume with --resume).
+RUN_DIR receives metrics.csv, best.pt, last.pt (resumable), model.pt, summary.json and curves.png,
+written by harness.py beside this file (the same for every spec; it lists the exit statuses).
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
-import csv
-import io
-import json
 import math
-import os
-import random
-import shutil
-import signal
-import sys
 import time
-from pathlib import Path
 
-import numpy as np
+import harness
 import torch
 from data import DataError, load
 from model import build_model
@@ -53,23 +41,14 @@ EPS = 1e-08  # optimizer.eps
 
 # stopping
 EPOCHS = 300  # training.epochs
-MONITOR = "loss"  # best.pt tracks val_loss (no stopping.early)
-MODE = "min"  # lower val_loss is better
+MONITOR = "loss"  # best.pt tracks the training loss (no val split, no stopping.early)
+MODE = "min"  # lower loss is better
 
 # system
 SEED = 2  # training.seed
 DEVICE = "auto"  # training.device
 THREADS = 1  # training.threads
-EVAL_BATCH = 1024  # rows per evaluation forward pass
-CHECKPOINT_SECONDS = 5.0  # least time between checkpoint writes
 # -----------------------------------------------------------------------------
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python's, numpy's and torch's global generators (init, dropout, noise)."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 # --- loss: computed from logits, so no probability is ever rounded to 0 or 1 ---------
@@ -78,14 +57,6 @@ def seed_everything(seed: int) -> None:
 def loss_fn(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean squared error."""
     return (logits - y).square().mean()
-
-
-# --- what counts as an improvement (best weights) ------------------------
-
-
-def improved(value: float, best: float, mode: str, min_delta: float) -> bool:
-    """Better than `best` by more than `min_delta`: lower for mode 'min', higher for 'max'."""
-    return value < best - min_delta if mode == "min" else value > best + min_delta
 
 
 # --- best weights ---------------------------------------------------
@@ -100,14 +71,13 @@ class BestWeights:
         self.state = copy.deepcopy(model.state_dict())  # theta*, initially theta_0
         self.bad_epochs = 0  # j
 
-    def update(self, value: float, epoch: int, model: torch.nn.Module) -> bool:
-        """Record the evaluation after `epoch`; True when it improved (theta*, i* replaced)."""
-        if improved(value, self.value, MODE, 0.0):
+    def update(self, value: float, epoch: int, model: torch.nn.Module) -> None:
+        """Record the evaluation after `epoch`: theta* and i* are replaced when it improved."""
+        if harness.improved(value, self.value, MODE, 0.0):
             self.value, self.epoch, self.bad_epochs = value, epoch, 0
             self.state = copy.deepcopy(model.state_dict())
-            return True
-        self.bad_epochs += 1
-        return False
+        else:
+            self.bad_epochs += 1
 
 
 # --- optimizer, batches, one epoch ----------------------------------------------------
@@ -154,7 +124,7 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[s
     if x.shape[0] == 0:
         return {name: math.nan for name in METRICS}
     model.eval()
-    logits = torch.cat([model(x[i : i + EVAL_BATCH]) for i in range(0, x.shape[0], EVAL_BATCH)])
+    logits = harness.forward_in_batches(model, x)
     values = {"loss": loss_fn(logits, y)}
     error = logits - y
     values["mae"] = error.abs().mean()
@@ -166,330 +136,52 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[s
     return {name: float(value) for name, value in values.items()}
 
 
-# --- run directory: every write is atomic (temporary file, fsync, rename) ---------------
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that a crash leaves either the old or the new file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # created with the umask's mode
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):  # name the file the user knows, not the temporary one
-            raise OSError(exc.errno, exc.strerror, str(path)) from None
-        raise
-
-
-def save(obj: object, path: Path) -> None:
-    """torch.save, atomically."""
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    atomic_write(path, buffer.getvalue())
-
-
-def write_metrics(path: Path, history: list[dict]) -> None:
-    """metrics.csv: epoch, train_loss, val_loss, val_<metric>..., lr, seconds."""
-    columns = ["epoch", "train_loss", *(f"val_{name}" for name in METRICS), "lr", "seconds"]
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(columns)
-    for row in history:
-        writer.writerow(
-            [row["epoch"], *(f"{row[c]:.8g}" for c in columns[1:-1]), f"{row['seconds']:.3f}"]
-        )
-    atomic_write(path, text.getvalue().encode())
-
-
-def write_json(path: Path, obj: object) -> None:
-    """JSON with nan written as null."""
-
-    def clean(value: object) -> object:
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
-        if isinstance(value, dict):
-            return {k: clean(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [clean(v) for v in value]
-        return value
-
-    atomic_write(path, (json.dumps(clean(obj), indent=2) + "\n").encode())
-
-
-def plot_curves(path: Path, history: list[dict], best_epoch: int, refit_after: int | None) -> None:
-    """curves.png: train_loss and val_loss, the main validation metric and the lr per epoch, with
-    the best epoch and the start of the refit marked; a log axis where values span decades."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("note: matplotlib is not installed; no curves.png", file=sys.stderr)
-        return
-    epochs = [row["epoch"] for row in history]
-    panels = {"loss": ["train_loss", "val_loss"], METRICS[1]: [f"val_{METRICS[1]}"], "lr": ["lr"]}
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    for ax, (name, columns) in zip(axes, panels.items(), strict=True):
-        values = []
-        for column in columns:
-            values += [row[column] for row in history]
-            ax.plot(epochs, [row[column] for row in history], label=column)
-        ax.axvline(best_epoch, color="tab:green", linestyle=":", label=f"best epoch {best_epoch}")
-        if refit_after is not None:
-            ax.axvline(
-                refit_after + 0.5, color="tab:red", linestyle=":", label="refit on train + val"
-            )
-        finite = [v for v in values if math.isfinite(v)]
-        if name != METRICS[1] and finite and min(finite) > 0 and max(finite) > 100 * min(finite):
-            ax.set_yscale("log")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(name)
-        ax.legend()
-    fig.suptitle("xor")
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    atomic_write(path, buffer.getvalue())
-
-
-def rng_states(rng: torch.Generator) -> dict:
-    """Every random state the run depends on, for an exact --resume."""
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    return {  # plain types and tensors only, so that torch.load(weights_only=True) reads it
-        "python": random.getstate(),
-        "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(gauss)],
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-        "batches": rng.get_state(),
-    }
-
-
-def set_rng_states(states: dict, rng: torch.Generator) -> None:
-    """Restore what rng_states() saved."""
-    random.setstate(states["python"])
-    kind, keys, pos, has_gauss, gauss = states["numpy"]
-    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, gauss))
-    torch.set_rng_state(states["torch"])
-    if states["cuda"] is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
-    rng.set_state(states["batches"])
-
-
-def progress(row: dict, total: int, history: list[dict], quiet: bool) -> None:
-    """One line per epoch; on a terminal, one live line that is rewritten."""
-    if quiet:
-        return
-    epoch = row["epoch"]
-    eta = sum(r["seconds"] for r in history) / len(history) * max(total - epoch, 0)
-    shown = dict.fromkeys(["loss", METRICS[1], MONITOR])  # val loss, main and monitored metric
-    values = "  ".join(f"val_{name} {row[f'val_{name}']:.4g}" for name in shown)
-    text = (
-        f"epoch {epoch}/{total}  train_loss {row['train_loss']:.4g}  {values}  "
-        f"lr {row['lr']:.3g}  eta {eta:.0f}s"
-    )
-    if sys.stderr.isatty():  # cut to the terminal's width: a wrapped line could not be rewritten
-        bar = "#" * min(20, 20 * epoch // total)
-        line = f"[{bar:<20}] {text}"[: shutil.get_terminal_size().columns - 1]
-        print(f"\r{line}\033[K", end="", file=sys.stderr, flush=True)
-    else:
-        print(text, file=sys.stderr, flush=True)
-
-
-def end_progress(quiet: bool) -> None:
-    """Finish the live line before other output."""
-    if not quiet and sys.stderr.isatty():
-        print(file=sys.stderr)
-
-
-def announce(text: str, quiet: bool) -> None:
-    """A line between the progress lines: early stopping, the refit phase."""
-    end_progress(quiet)
-    if not quiet:
-        print(text, file=sys.stderr, flush=True)
-
-
-def stop_on_signals() -> None:
-    """Turn the first SIGINT, SIGTERM or SIGHUP into KeyboardInterrupt (the loop then writes
-    last.pt and exits 130) and ignore any further one while that is written; a SIGHUP that is
-    ignored already (nohup) stays ignored."""
-
-    def handler(signum: int, frame: object) -> None:
-        for sig in stops:
-            signal.signal(sig, signal.SIG_IGN)
-        raise KeyboardInterrupt
-
-    stops = [signal.SIGINT, signal.SIGTERM]
-    if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:
-        stops.append(signal.SIGHUP)
-    for sig in stops:
-        signal.signal(sig, handler)
-
-
-class NonFiniteLoss(Exception):
-    """The training loss became nan or infinite."""
-
-
-def check_finite(losses: torch.Tensor, epoch: int) -> None:
-    """Raise NonFiniteLoss naming the first bad step of the epoch (one host sync per epoch)."""
-    bad = ~torch.isfinite(losses)
-    if bad.any():
-        step = int(bad.nonzero()[0, 0])
-        raise NonFiniteLoss(f"loss became {float(losses[step])} at epoch {epoch}, step {step + 1}")
-
-
 # --- main -----------------------------------------------------------------------------
 
 
 def main() -> int:
-    stop_on_signals()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory")
-    parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
-    parser.add_argument("--data", metavar="PATH", help="read this data file instead")
-    parser.add_argument("--quiet", action="store_true", help="no progress output")
-    args = parser.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-
-    # system: threads, device, seeds
+    args = harness.parse_args(__doc__)
+    run = harness.RunDir(args.out, METRICS, args.quiet)
     torch.set_num_threads(THREADS)
-    if DEVICE == "auto":
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    elif DEVICE == "cuda" and not torch.cuda.is_available():
-        print("error: training.device is cuda, but this torch sees no CUDA device", file=sys.stderr)
-        return 2
-    else:
-        device = torch.device(DEVICE)
-    seed_everything(SEED)
+    device = harness.pick_device(DEVICE)
+    harness.seed_everything(SEED)
     rng = torch.Generator().manual_seed(SEED)  # shuffles
-
-    # data: read once, then tensors on the device
-    try:
-        splits = load(args.data)
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    x_train = torch.from_numpy(splits.x_train).to(device)
-    y_train = torch.from_numpy(splits.y_train).to(device)
-    x_val = torch.from_numpy(splits.x_val).to(device)
-    y_val = torch.from_numpy(splits.y_val).to(device)
-    x_test = torch.from_numpy(splits.x_test).to(device)
-    y_test = torch.from_numpy(splits.y_test).to(device)
+    splits = load(args.data)  # read once, then tensors on the device
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = harness.on_device(splits, device)
 
     # model and optimizer
     model = build_model()
     model.to(device)
     optimizer = build_optimizer(model)
     best = BestWeights(model)
-    history: list[dict] = []
-    epoch = 0  # epochs completed (i in the notes)
-    seconds = 0.0  # time spent by earlier sessions of this run (--resume)
-    last_write = time.perf_counter()
+    epoch, history = 0, []  # epochs completed (i in the notes), one metrics.csv row each
+    if args.resume:  # from last.pt: the weights, optimizer, theta*, random states, history
+        epoch, history = run.resume(model, optimizer, best, rng)
+    else:  # epoch 0: even an interrupted first epoch can be resumed
+        run.checkpoint(epoch, model, optimizer, best, rng, history)
 
-    def snapshot() -> dict:
-        """Everything needed to continue exactly after the epoch just completed."""
-        return {
-            "epoch": epoch,
-            "model": copy.deepcopy(model.state_dict()),
-            "optimizer": copy.deepcopy(optimizer.state_dict()),
-            "best": dict(vars(best)),
-            "rng": rng_states(rng),
-            "history": list(history),
-            "seconds": seconds + time.perf_counter() - started,
-        }
-
-    def write(state: dict) -> None:
-        """Write a snapshot to the run directory: metrics.csv, best.pt (its theta*), last.pt."""
-        nonlocal last_write
-        write_metrics(out / "metrics.csv", state["history"])
-        save(state["best"]["state"], out / "best.pt")
-        save(state, out / "last.pt")
-        last_write = time.perf_counter()
-
-    def end_epoch(
-        row_epoch: int, lr: float, losses: torch.Tensor, train_loss: torch.Tensor, t0: float
-    ) -> dict:
-        """Check the loss, evaluate, and append the epoch's row to the history."""
-        check_finite(losses, row_epoch)
-        val = evaluate(model, x_val, y_val)
-        if not math.isfinite(val["loss"]) and len(y_val) > 0:
-            raise NonFiniteLoss(f"validation loss became {val['loss']} at epoch {row_epoch}")
-        row = {"epoch": row_epoch, "train_loss": float(train_loss)}
-        row.update({f"val_{name}": value for name, value in val.items()})
-        row.update({"lr": lr, "seconds": time.perf_counter() - t0})
-        history.append(row)
-        return row
-
-    if args.resume:
-        last = out / "last.pt"
-        if not last.is_file():
-            print(f"error: {last} does not exist; nothing to resume", file=sys.stderr)
-            return 2
-        try:  # weights_only: tensors and plain values, never code from the file
-            state = torch.load(last, map_location="cpu", weights_only=True)
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            vars(best).update(state["best"])
-            set_rng_states(state["rng"], rng)
-            epoch, history, seconds = state["epoch"], list(state["history"]), state["seconds"]
-        except Exception as exc:  # corrupt, foreign or tampered
-            print(
-                f"error: {last} is not a checkpoint of this train.py ({type(exc).__name__})",
-                file=sys.stderr,
-            )
-            return 2
-    else:
-        state = snapshot()
-        write(state)  # epoch 0: even an interrupted first epoch can be resumed
-
-    try:
+    with run.epochs():  # writes last.pt on the way out, also on nan/inf and interrupts
         # --- the loop: train an epoch, evaluate, keep theta*, checkpoint -----------------
         while epoch < EPOCHS:
-            t0 = time.perf_counter()
-            lr = LEARNING_RATE
+            t0, lr = time.perf_counter(), LEARNING_RATE
+            harness.set_lr(optimizer, lr)
             losses, train_loss = train_epoch(model, optimizer, x_train, y_train, rng)
             epoch += 1
-            row = end_epoch(epoch, lr, losses, train_loss, t0)
-            best.update(
-                evaluate(model, x_train, y_train)[MONITOR], epoch, model
-            )  # no val split (val: 0)
-            state = snapshot()
-            if epoch == 1 or time.perf_counter() - last_write >= CHECKPOINT_SECONDS:
-                write(state)
-            progress(row, EPOCHS, history, args.quiet)
-    except NonFiniteLoss as exc:
-        write(state)
-        end_progress(args.quiet)
-        print(f"error: {exc}; last good checkpoint: {out / 'last.pt'}", file=sys.stderr)
-        return 3
-    except KeyboardInterrupt:
-        write(state)
-        end_progress(args.quiet)
-        print(
-            f"interrupted: {out / 'last.pt'} holds epoch {state['epoch']}; resume with\n"
-            f"  python {sys.argv[0]} --out {out} --resume",
-            file=sys.stderr,
-        )
-        return 130
-    write(state)
-    end_progress(args.quiet)
+            val = evaluate(model, x_val, y_val)
+            row = harness.epoch_row(epoch, lr, losses, train_loss, val, len(y_val), t0)
+            history.append(row)
+            best.update(evaluate(model, x_train, y_train)[MONITOR], epoch, model)
+            run.checkpoint(epoch, model, optimizer, best, rng, history, epoch == 1)
+            harness.progress(row, EPOCHS, history, ("loss", "mae"), args.quiet)
 
     # --- final weights: the last epoch's ---
-    save(model.state_dict(), out / "model.pt")
     splits_xy = {"train": (x_train, y_train), "val": (x_val, y_val), "test": (x_test, y_test)}
     summary = {
         "epochs_run": epoch,
         "best_epoch": best.epoch,
         "stopped_early": False,
         "params": sum(p.numel() for p in model.parameters()),
-        "seconds": round(seconds + time.perf_counter() - started, 3),
+        "seconds": round(run.elapsed(), 3),
         "metrics": {name: evaluate(model, x, y) for name, (x, y) in splits_xy.items()},
         "task": TASK,
         "labels": splits.labels,
@@ -499,23 +191,10 @@ def main() -> int:
         "output_activation": OUTPUT_ACTIVATION,
         "class_name": CLASS_NAME,
     }
-    write_json(out / "summary.json", summary)
-    plot_curves(out / "curves.png", history, best.epoch, None)
-    why = "training.epochs reached"
-    test = ", ".join(f"{name} {value:.4g}" for name, value in summary["metrics"]["test"].items())
-    print(
-        f"done: {epoch} epochs in {summary['seconds']:.1f}s ({why}), best epoch {best.epoch}; "
-        f"test {test}; wrote {out}"
-    )
+    run.plot_curves(history, METRICS[1], best.epoch, None, "xor")
+    run.finish(model, summary, "training.epochs reached")
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:  # Ctrl-C outside the epoch loop: while loading data, or at the end
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
-    except OSError as exc:  # a read-only run directory, a full disk: the checkpoints are intact
-        print(f"error: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
-        sys.exit(2)
+    harness.run_script(main, DataError)

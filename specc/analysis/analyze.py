@@ -19,6 +19,8 @@ from specc.analysis.blocks import all_blocks, sites_of
 from specc.analysis.datasets import check_data, data_ir
 from specc.analysis.export_lints import export_lints
 from specc.analysis.ir import (
+    OPTIMIZER_OPTIONS,
+    SCHEDULE_OPTIONS,
     EarlyStoppingIR,
     LayerIR,
     LossIR,
@@ -42,6 +44,8 @@ THREADS_PARAMS_LIMIT = 2_000_000
 """`threads: auto` uses one thread below this many parameters (small models run faster so)."""
 
 EVERY_SECTION = frozenset(Spec.model_fields)
+LOSS_ADAPTER: TypeAdapter[Loss] = TypeAdapter(Loss)
+"""Built once: building a TypeAdapter costs more than checking a whole spec."""
 
 
 class Pass(NamedTuple):
@@ -137,7 +141,7 @@ def build_program(
     loss = loss_ir(spec, rule)
     resolved = spec.model_dump(mode="json")
     if spec.loss is None:
-        resolved["loss"] = TypeAdapter(Loss).validate_python(loss.name).model_dump(mode="json")
+        resolved["loss"] = LOSS_ADAPTER.validate_python(loss.name).model_dump(mode="json")
     return Program(
         name=spec.name,
         description=spec.description,
@@ -170,25 +174,36 @@ def options_of(model: Any, *exclude: str) -> dict[str, Any]:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in dumped.items()}
 
 
+def optimizer_ir(spec: Spec) -> OptimizerIR:
+    """The optimizer with the options of its name, defaults taken from the schema."""
+    opt = spec.optimizer
+    options = OPTIMIZER_OPTIONS[opt.name](**options_of(opt, "name", "lr", "schedule"))
+    return OptimizerIR(opt.name, opt.lr, options)
+
+
 def schedule_ir(spec: Spec) -> ScheduleIR:
-    """The schedule with lengths defaulted to training.epochs and plateau's mode derived."""
+    """The schedule with lengths defaulted to training.epochs and plateau's metric and mode
+    derived from its monitor."""
     schedule = spec.optimizer.schedule
     options = options_of(schedule, "name")
     if "epochs" in options and options["epochs"] is None:
         options["epochs"] = spec.training.epochs
     if schedule.name == "plateau":
-        options["mode"] = rules.monitor_mode(schedule.monitor)
-    return ScheduleIR(schedule.name, options)
+        monitor = options.pop("monitor")
+        options["metric"] = monitor.removeprefix("val_")
+        options["mode"] = rules.monitor_mode(monitor)
+    return ScheduleIR(schedule.name, SCHEDULE_OPTIONS[schedule.name](**options))
 
 
 def early_ir(spec: Spec) -> EarlyStoppingIR | None:
-    """Early stopping with its mode derived from the monitored metric."""
+    """Early stopping with its metric and mode derived from the monitored name."""
     early = spec.stopping.early
     if early is None:
         return None
     return EarlyStoppingIR(
         monitor=early.monitor,
-        mode=rules.monitor_mode(early.monitor),
+        metric=early.monitor.removeprefix("val_"),
+        mode="max" if rules.monitor_mode(early.monitor) == "max" else "min",
         patience=early.patience,
         min_delta=early.min_delta,
         restore_best=early.restore_best,
@@ -212,19 +227,23 @@ def regularizers_ir(spec: Spec) -> RegularizersIR:
 
 def training_ir(spec: Spec, params: int) -> TrainingIR:
     """The loop's settings; `threads: auto` is 1 for small models, else torch's default."""
-    training, opt = spec.training, spec.optimizer
-    threads = training.threads
-    if threads == "auto":
+    training = spec.training
+    threads: int | None
+    if training.threads == "auto":
         threads = 1 if params < THREADS_PARAMS_LIMIT else None
+    else:
+        threads = training.threads
+    early = early_ir(spec)
     return TrainingIR(
         epochs=training.epochs,
         batch_size=training.batch_size,
         seed=training.seed,
         device=training.device,
         threads=threads,
-        optimizer=OptimizerIR(opt.name, opt.lr, options_of(opt, "name", "lr", "schedule")),
+        optimizer=optimizer_ir(spec),
         schedule=schedule_ir(spec),
         regularizers=regularizers_ir(spec),
-        early=early_ir(spec),
-        refit=spec.stopping.refit,
+        early=early,
+        refit=spec.stopping.refit if early is not None else "none",
+        monitor_split="val" if spec.data.split.val > 0 else "train",
     )

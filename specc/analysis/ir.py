@@ -362,11 +362,14 @@ class DataIR:
     augment: tuple[AugmentIR, ...] = ()
 
 
+LossName = Literal["cross_entropy", "binary_cross_entropy", "mse", "mae", "huber"]
+
+
 @dataclass(frozen=True)
 class LossIR:
     """The training loss, computed from logits."""
 
-    name: Literal["cross_entropy", "binary_cross_entropy", "mse", "mae", "huber"]
+    name: LossName
     label_smoothing: float = 0.0
     """ε of the course notes' label smoothing; 0 for the regression losses."""
     delta: float = 1.0
@@ -590,6 +593,71 @@ class TrainingIR:
     has no validation split (data.split.val: 0)."""
 
 
+# --- search (read by `specc tune` only) ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FloatRangeIR:
+    """uniform / log_uniform: a float in [low, high], on a grid of `step` when given (not log)."""
+
+    low: float
+    high: float
+    log: bool
+    step: float | None
+
+
+@dataclass(frozen=True)
+class IntRangeIR:
+    """int_uniform / log_int_uniform: an integer in [low, high] on a grid of `step` (1 with log)."""
+
+    low: int
+    high: int
+    log: bool
+    step: int
+
+
+@dataclass(frozen=True)
+class ChoiceIR:
+    """choice: one of the values, each as the YAML gives it (scalars, mappings or lists)."""
+
+    values: tuple[Any, ...]
+
+
+DistributionIR = FloatRangeIR | IntRangeIR | ChoiceIR
+
+
+@dataclass(frozen=True)
+class SearchParamIR:
+    """One searched value: its `--set` key as written, that key as a path, its distribution."""
+
+    key: str
+    """The dotted key (`layers.0.dense.units`): `--set <key>=<value>` applies a trial's value."""
+    path: tuple[str | int, ...]
+    """The key's segments, list indices as ints: ('layers', 0, 'dense', 'units')."""
+    distribution: DistributionIR
+
+
+@dataclass(frozen=True)
+class SearchIR:
+    """The `search:` section, resolved: what `specc tune` runs."""
+
+    metric: str
+    """The validation metric that ranks trials (`val_loss`, `val_accuracy`, ...)."""
+    direction: Literal["min", "max"]
+    """Whether a smaller (`min`) or larger (`max`) metric is better."""
+    trials: int
+    sampler: Literal["random", "tpe", "grid", "qmc"]
+    pruner: Literal["none", "median", "hyperband"]
+    seed: int
+    storage: str | None
+    """A database URL, or None for a journal file in the tune run directory."""
+    space: tuple[SearchParamIR, ...]
+    """In the order the spec lists them."""
+    grid_size: int | None
+    """Number of distinct points when every dimension is discrete (a choice or an integer or
+    stepped range), else None."""
+
+
 @dataclass(frozen=True)
 class Program:
     """Everything codegen needs for one spec."""
@@ -610,3 +678,5 @@ class Program:
     training: TrainingIR
     onnx_opset: int | None
     """export.onnx.opset, or None when the spec asks for no ONNX file."""
+    search: SearchIR | None = None
+    """The hyperparameter search, when the spec has one (codegen and `specc train` ignore it)."""

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 from specc.analysis.blocks import Site
 from specc.analysis.datasets import SKLEARN
 from specc.analysis.environment import torch_has_cuda, torch_version
-from specc.analysis.ir import Task
+from specc.analysis.ir import LossName, Task
 from specc.analysis.report import Finding, Path, error, plural, warning
 from specc.analysis.shapes import pair, pool_geometry
 from specc.diagnostics import did_you_mean
@@ -24,7 +24,7 @@ class OutputRule(NamedTuple):
     min_units: int
     max_units: int | None
     task: Task
-    losses: tuple[str, ...]
+    losses: tuple[LossName, ...]
     """Allowed losses; the first is the one used when `loss` is omitted."""
 
 

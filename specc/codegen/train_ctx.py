@@ -1,8 +1,12 @@
 """The template context of data.py and train.py, computed from the Program (templates stay dumb).
 
 Everything a template places is decided here: constant names, their literal values and the spec
-key each one comes from, the optimizer constructor, which loss / regularizer / schedule blocks
-exist, and the data file's path relative to the directory the code is written to.
+key each one comes from, the optimizer constructor, the lines of the loss, the lr rule and the
+task's metrics (small tables below), which regularizer / schedule / stopping blocks exist, the
+loop's spec-dependent lines, and the data file's path relative to the directory the code is
+written to. Every option is read from the typed training IR (specc/analysis/ir.py), whose
+defaults analysis resolved: nothing here restates a schema default. harness.py, the run
+machinery beside train.py, is the same for every spec and needs no context.
 """
 
 from __future__ import annotations
@@ -11,7 +15,22 @@ import os
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
-from specc.analysis.ir import LayerIR, Program
+from specc.analysis.ir import (
+    AdagradOptions,
+    AdamwOptions,
+    CosineScheduleOptions,
+    ExponentialScheduleOptions,
+    FlipAugmentOptions,
+    InverseTimeOptions,
+    LayerIR,
+    LinearScheduleOptions,
+    NoiseAugmentOptions,
+    PlateauScheduleOptions,
+    Program,
+    RmspropOptions,
+    SgdOptions,
+    StepScheduleOptions,
+)
 from specc.codegen.literals import LINE_LENGTH, py, wrap_text
 
 SKLEARN_LOADERS = {
@@ -31,13 +50,6 @@ OPTIMIZER_CLASSES = {
     "adam": "Adam",
     "adamw": "AdamW",
 }
-
-CHECKPOINT_SECONDS = 5.0
-"""Least seconds between two writes of last.pt/best.pt/metrics.csv during training (each write
-is fsync'ed, ~7 ms); the run directory is also written at the end, on Ctrl-C and on nan."""
-
-EVAL_BATCH = 1024
-"""Rows per forward pass in evaluate(): bounds memory for image data, one pass for small sets."""
 
 
 @dataclass(frozen=True)
@@ -71,17 +83,94 @@ class ConstantGroup:
 
 
 @dataclass(frozen=True)
+class Code:
+    """A docstring and the body lines of a small generated function (loss, smoothing, lr rule)."""
+
+    doc: str
+    body: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class AugmentStep:
-    """One augmentation in data.augment order, with the constants its code reads."""
+    """One augmentation in data.augment order: the lines of augment() that apply it."""
 
     kind: str
-    """noise, flip or shift."""
-    index: int
-    """Position in data.augment (names its constants: NOISE_STD_0, FLIP_P_1, ...)."""
-    names: dict[str, str]
-    """Option name -> constant name (std, axis, p, pixels)."""
-    flip_dim: int = -1
-    """flip: the tensor dimension mirrored (-1 width for horizontal, -2 height for vertical)."""
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Tracker:
+    """The best-weights tracker class: EarlyStopping, or BestWeights without stopping."""
+
+    name: str
+    heading: str
+    doc: str
+    min_delta: str
+    """The expression improved() gets: MIN_DELTA, or 0.0 without early stopping."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """train_epoch's statements around the fixed ones, each list in the order they run."""
+
+    before: tuple[str, ...]
+    """Before the batch loop (the weights the penalties, projection and noise act on)."""
+    forward: tuple[str, ...]
+    """From the batch to the loss: augmentation, zero_grad, weight noise, forward."""
+    update: tuple[str, ...]
+    """From the loss to the step: backward (with penalties), clean weights, clipping, step,
+    projection."""
+
+
+@dataclass(frozen=True)
+class Loop:
+    """The main epoch loop's pieces that depend on the spec."""
+
+    init: tuple[str, ...]
+    """State made before a resume may overwrite it (plateau, refit phase)."""
+    extra: str
+    """Extra state dicts of run.checkpoint and run.resume (`, plateau=..., refit=...`), or ''."""
+    condition: str
+    lr: str
+    after_epoch: tuple[str, ...]
+    """After each epoch's row (the plateau's step)."""
+    monitored: str
+    """The value best.update() gets."""
+    stopped_now: str
+    """When to announce early stopping after the loop."""
+    monitored_text: str
+    """How that announcement names the monitored value (inside an f-string)."""
+
+
+@dataclass(frozen=True)
+class Refit:
+    """The refit phase on train + val (stopping.refit)."""
+
+    strategy: str
+    comment: tuple[str, ...]
+    start: tuple[str, ...]
+    """Lines that start the phase: a fresh model, or theta* and the target loss."""
+    announce: str
+    """The announcement's expression (an f-string)."""
+    lr: str
+    until_target: bool
+    """continue: the phase ends once val_loss falls to the training loss at theta*."""
+
+
+@dataclass(frozen=True)
+class Final:
+    """What happens after the loops."""
+
+    lines: tuple[str, ...]
+    """The final-weights comment and, with restore_best, loading theta*."""
+    stopped: str
+    summary: tuple[str, ...]
+    """Extra summary.json entries (the refit's)."""
+    refit_after: str
+    why: tuple[str, ...]
+    """Lines computing `why` the loop ended, when the spec leaves more than one reason."""
+    why_arg: str
+    """What run.finish() gets as the reason: `why`, or the one reason as a literal."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +180,8 @@ class TrainContext:
     title: str
     """First docstring line of train.py (name and description, safe inside triple quotes)."""
     name: str
-    description: str | None
+    name_literal: str
+    """The spec name as a Python literal (the curves' title)."""
     task: str
     classification: bool
     # --- data.py
@@ -100,49 +190,48 @@ class TrainContext:
     data_file: str | None
     """Path of the data file relative to the generated code's directory (posix separators)."""
     stratify: bool
-    """Stratified split (single-label classification asking for it)."""
+    """Stratified split: DataIR.stratify, resolved by analysis."""
     data_constants: tuple[ConstantGroup, ...]
     # --- train.py
+    requirements: str
+    """What train.py needs besides Python (torch and numpy, and the data source's reader)."""
+    imports: tuple[str, ...]
+    """train.py's import lines, sorted as ruff's isort wants them (blank lines included)."""
     constants: tuple[ConstantGroup, ...]
-    loss: str
-    smoothing: bool
+    smoothing: Code | None
+    loss: Code
     penalties: tuple[str, ...]
-    """Subset of ('l1', 'l2', 'lp') in that order: only the penalties the spec turns on."""
+    """The terms of penalty(), one per line (`+ ` before all but the first)."""
     max_norm: bool
     weight_noise: bool
-    gradient_clip: bool
-    schedule: str
-    optimizer_call: str
-    """The optimizer constructor expression over `model` (param groups for AdamW)."""
+    lr_rule: Code | None
+    """lr_at(epoch) of the epoch-based schedules; None for none and plateau."""
+    plateau: bool
+    tracker: Tracker
+    early: bool
     param_groups: bool
     """AdamW: weight decay on model.weights() only, through two parameter groups."""
-    augments: tuple[AugmentStep, ...]
-    early: bool
-    refit: str
-    restore_best: bool
-    metrics: tuple[str, ...]
-    """The task's metric names without prefix, loss first."""
-    monitor: str
-    """The monitored metric without the val_ prefix (loss, accuracy, ...)."""
-    monitor_mode: str
-    monitor_split: str
-    """val, or train when the spec has no validation split (data.split.val: 0)."""
-    tracker: str
-    """Class name of the best-weights tracker: EarlyStopping, or BestWeights without stopping."""
-    normalize: bool
-    """Whether the model has an input normaliser to fit (model.normalize.fit)."""
-    uses_functional: bool
-    """Whether train.py needs torch.nn.functional (log-softmax, softplus, pad)."""
-    shift: bool
-    """Whether an augmentation shifts images (the shift() helper)."""
+    optimizer_call: str
+    """The optimizer constructor expression over `model` (param groups for AdamW)."""
     batchnorm: bool
     """Whether the model has batch norm (then no minibatch may hold a single row)."""
+    shift: bool
+    """Whether an augmentation shifts images (the shift() helper)."""
+    augments: tuple[AugmentStep, ...]
+    step: Step
+    metric_lines: tuple[str, ...]
+    """evaluate()'s lines computing the task's metrics from `logits` and `y`."""
     threads: bool
     """Whether the code calls torch.set_num_threads (TrainingIR.threads is set)."""
-    output_activation: str
-    input_shape: tuple[int, ...]
-    output_units: int
-    class_name: str
+    rng_use: str
+    model_comment: str
+    normalize: bool
+    """Whether the model has an input normaliser to fit (model.normalize.fit)."""
+    loop: Loop
+    shown: str
+    """The val metrics on each progress line, as a tuple literal."""
+    refit: Refit | None
+    final: Final
 
 
 def relative_data_path(path: str, out_dir: Path) -> str:
@@ -180,101 +269,124 @@ def _data_constants(program: Program, data_file: str | None) -> tuple[ConstantGr
     )
 
 
-def _optimizer(program: Program) -> tuple[list[Constant], str, bool]:
+def _optimizer(program: Program) -> tuple[list[Constant], str]:
+    """The optimizer's constants and its constructor over `model`."""
     opt = program.training.optimizer
     o = opt.options
     consts = [Constant("LEARNING_RATE", py(float(opt.lr)), "optimizer.lr")]
     args = ["lr=LEARNING_RATE"]
-    if opt.name == "sgd":
-        if o.get("momentum", 0.0):
-            consts.append(Constant("MOMENTUM", py(float(o["momentum"])), "optimizer.momentum"))
+    params = "model.parameters()"
+    if isinstance(o, SgdOptions):
+        if o.momentum:
+            consts.append(Constant("MOMENTUM", py(float(o.momentum)), "optimizer.momentum"))
             args.append("momentum=MOMENTUM")
-            if o.get("nesterov", False):
+            if o.nesterov:
                 args.append("nesterov=True")
-    elif opt.name == "adagrad":
-        consts.append(Constant("EPS", py(float(o.get("eps", 1e-10))), "optimizer.eps"))
+    elif isinstance(o, AdagradOptions):
+        consts.append(Constant("EPS", py(float(o.eps)), "optimizer.eps"))
         args.append("eps=EPS")
-    elif opt.name == "rmsprop":
-        consts.append(Constant("RHO", py(float(o.get("rho", 0.9))), "optimizer.rho"))
+    elif isinstance(o, RmspropOptions):
+        consts.append(Constant("RHO", py(float(o.rho)), "optimizer.rho"))
         args.append("alpha=RHO")
-        consts.append(Constant("EPS", py(float(o.get("eps", 1e-7))), "optimizer.eps"))
+        consts.append(Constant("EPS", py(float(o.eps)), "optimizer.eps"))
         args.append("eps=EPS")
-        if o.get("momentum", 0.0):
-            consts.append(Constant("MOMENTUM", py(float(o["momentum"])), "optimizer.momentum"))
+        if o.momentum:
+            consts.append(Constant("MOMENTUM", py(float(o.momentum)), "optimizer.momentum"))
             args.append("momentum=MOMENTUM")
     else:  # adam, adamw
-        betas = [float(b) for b in o.get("betas", (0.9, 0.999))]
-        consts.append(Constant("BETAS", py(betas), "optimizer.betas"))
-        consts.append(Constant("EPS", py(float(o.get("eps", 1e-8))), "optimizer.eps"))
+        consts.append(Constant("BETAS", py([float(b) for b in o.betas]), "optimizer.betas"))
+        consts.append(Constant("EPS", py(float(o.eps)), "optimizer.eps"))
         args += ["betas=BETAS", "eps=EPS"]
-    groups = opt.name == "adamw"
-    if groups:
-        wd = float(o.get("weight_decay", 0.01))
-        consts.append(Constant("WEIGHT_DECAY", py(wd), "optimizer.weight_decay (weights only)"))
+    if isinstance(o, AdamwOptions):
+        wd = py(float(o.weight_decay))
+        consts.append(Constant("WEIGHT_DECAY", wd, "optimizer.weight_decay (weights only)"))
         params = "param_groups(model)"
-    else:
-        params = "model.parameters()"
     call = f"torch.optim.{OPTIMIZER_CLASSES[opt.name]}({params}, {', '.join(args)})"
-    return consts, call, groups
+    return consts, call
 
 
-def _schedule(program: Program) -> list[Constant]:
-    s = program.training.schedule
-    o = s.options
+def _schedule(program: Program) -> tuple[list[Constant], Code | None]:
+    """The schedule's constants and lr_at() (None for none and plateau)."""
+    o = program.training.schedule.options
     key = "optimizer.schedule"
-    epochs = program.training.epochs
-    if s.name == "inverse_time":
-        return [Constant("LR_DECAY", py(float(o["decay"])), f"{key}.decay")]
-    if s.name == "linear":
+    if isinstance(o, InverseTimeOptions):
+        return [Constant("LR_DECAY", py(float(o.decay)), f"{key}.decay")], Code(
+            "Inverse-time decay: lr0 / (1 + decay * epoch), epoch counted from 0.",
+            ("return LEARNING_RATE / (1.0 + LR_DECAY * epoch)",),
+        )
+    if isinstance(o, LinearScheduleOptions):
         return [
-            Constant("LR_END_FACTOR", py(float(o.get("end_factor", 0.0))), f"{key}.end_factor"),
-            Constant("LR_EPOCHS", py(int(o.get("epochs") or epochs)), f"{key}.epochs"),
-        ]
-    if s.name == "step":
+            Constant("LR_END_FACTOR", py(float(o.end_factor)), f"{key}.end_factor"),
+            Constant("LR_EPOCHS", py(int(o.epochs)), f"{key}.epochs"),
+        ], Code(
+            "Linear decay from lr0 to LR_END_FACTOR * lr0 over LR_EPOCHS epochs (from 0), then "
+            "flat.",
+            ("return LEARNING_RATE * (1.0 - (1.0 - LR_END_FACTOR) * min(epoch, LR_EPOCHS) / "
+             "LR_EPOCHS)",),
+        )  # fmt: skip
+    if isinstance(o, StepScheduleOptions):
         return [
-            Constant("LR_STEP_SIZE", py(int(o["step_size"])), f"{key}.step_size"),
-            Constant("LR_GAMMA", py(float(o.get("gamma", 0.1))), f"{key}.gamma"),
-        ]
-    if s.name == "exponential":
-        return [Constant("LR_GAMMA", py(float(o["gamma"])), f"{key}.gamma")]
-    if s.name == "cosine":
+            Constant("LR_STEP_SIZE", py(int(o.step_size)), f"{key}.step_size"),
+            Constant("LR_GAMMA", py(float(o.gamma)), f"{key}.gamma"),
+        ], Code(
+            "Step decay: lr0 * gamma ** floor(epoch / step_size), epoch counted from 0.",
+            ("return LEARNING_RATE * LR_GAMMA ** (epoch // LR_STEP_SIZE)",),
+        )
+    if isinstance(o, ExponentialScheduleOptions):
+        return [Constant("LR_GAMMA", py(float(o.gamma)), f"{key}.gamma")], Code(
+            "Exponential decay: lr0 * gamma ** epoch, epoch counted from 0.",
+            ("return LEARNING_RATE * LR_GAMMA**epoch",),
+        )
+    if isinstance(o, CosineScheduleOptions):
         return [
-            Constant("LR_MIN", py(float(o.get("min_lr", 0.0))), f"{key}.min_lr"),
-            Constant("LR_EPOCHS", py(int(o.get("epochs") or epochs)), f"{key}.epochs"),
-        ]
-    if s.name == "plateau":
-        monitor = str(o.get("monitor", "val_loss"))
+            Constant("LR_MIN", py(float(o.min_lr)), f"{key}.min_lr"),
+            Constant("LR_EPOCHS", py(int(o.epochs)), f"{key}.epochs"),
+        ], Code(
+            "Half a cosine from lr0 down to LR_MIN over LR_EPOCHS epochs (from 0), then flat.",
+            (
+                "progress = min(epoch, LR_EPOCHS) / LR_EPOCHS",
+                "return LR_MIN + (LEARNING_RATE - LR_MIN) * (1.0 + math.cos(math.pi * progress))"
+                " / 2.0",
+            ),
+        )
+    if isinstance(o, PlateauScheduleOptions):
         return [
-            Constant("PLATEAU_MONITOR", py(monitor.removeprefix("val_")), f"{key}.monitor"),
-            Constant("PLATEAU_MODE", py(str(o.get("mode", "min"))), f"{key}.monitor's direction"),
-            Constant("PLATEAU_FACTOR", py(float(o.get("factor", 0.1))), f"{key}.factor"),
-            Constant("PLATEAU_PATIENCE", py(int(o.get("patience", 5))), f"{key}.patience"),
-            Constant("PLATEAU_MIN_DELTA", py(float(o.get("min_delta", 0.0))), f"{key}.min_delta"),
-            Constant("PLATEAU_MIN_LR", py(float(o.get("min_lr", 0.0))), f"{key}.min_lr"),
-        ]
-    return []
+            Constant("PLATEAU_MONITOR", py(o.metric), f"{key}.monitor"),
+            Constant("PLATEAU_MODE", py(o.mode), f"{key}.monitor's direction"),
+            Constant("PLATEAU_FACTOR", py(float(o.factor)), f"{key}.factor"),
+            Constant("PLATEAU_PATIENCE", py(int(o.patience)), f"{key}.patience"),
+            Constant("PLATEAU_MIN_DELTA", py(float(o.min_delta)), f"{key}.min_delta"),
+            Constant("PLATEAU_MIN_LR", py(float(o.min_lr)), f"{key}.min_lr"),
+        ], None
+    return [], None
 
 
 def _augments(program: Program) -> tuple[list[Constant], tuple[AugmentStep, ...]]:
+    """The augmentations' constants (named by position) and augment()'s lines for each."""
     consts: list[Constant] = []
     steps: list[AugmentStep] = []
     for i, aug in enumerate(program.data.augment):
         key = f"data.augment[{i}].{aug.kind}"
         o = aug.options
-        names: dict[str, str] = {}
-        flip_dim = -1
-        if aug.kind == "noise":
-            names["std"] = f"NOISE_STD_{i}"
-            consts.append(Constant(names["std"], py(float(o["std"])), f"{key}.std (raw units)"))
-        elif aug.kind == "flip":
-            axis = str(o.get("axis", "horizontal"))
-            flip_dim = -1 if axis == "horizontal" else -2
-            names["p"] = f"FLIP_P_{i}"
-            consts.append(Constant(names["p"], py(float(o.get("p", 0.5))), f"{key}.p ({axis})"))
+        if isinstance(o, NoiseAugmentOptions):
+            name = f"NOISE_STD_{i}"
+            consts.append(Constant(name, py(float(o.std)), f"{key}.std (raw units)"))
+            lines: tuple[str, ...] = (
+                f"x = x + {name} * torch.randn(x.shape, generator=rng).to(x.device)",
+            )
+        elif isinstance(o, FlipAugmentOptions):
+            name = f"FLIP_P_{i}"
+            dim = -1 if o.axis == "horizontal" else -2
+            consts.append(Constant(name, py(float(o.p)), f"{key}.p ({o.axis})"))
+            lines = (
+                f"flip = (torch.rand(x.shape[0], generator=rng) < {name}).to(x.device)",
+                f"x = torch.where(flip.view(-1, *[1] * (x.dim() - 1)), x.flip({dim}), x)",
+            )
         else:
-            names["pixels"] = f"SHIFT_PIXELS_{i}"
-            consts.append(Constant(names["pixels"], py(int(o.get("pixels", 1))), f"{key}.pixels"))
-        steps.append(AugmentStep(aug.kind, i, names, flip_dim))
+            name = f"SHIFT_PIXELS_{i}"
+            consts.append(Constant(name, py(int(o.pixels)), f"{key}.pixels"))
+            lines = (f"x = shift(x, {name}, rng)",)
+        steps.append(AugmentStep(aug.kind, lines))
     return consts, tuple(steps)
 
 
@@ -292,81 +404,311 @@ def _has_batchnorm(layers: tuple[LayerIR, ...]) -> bool:
     return any(layer.kind == "batchnorm" or _has_batchnorm(layer.children) for layer in layers)
 
 
+def _loss(program: Program) -> tuple[list[Constant], Code | None, Code]:
+    """The loss's constants, smooth_targets() (None without label smoothing) and loss_fn()."""
+    loss = program.loss
+    consts: list[Constant] = []
+    smoothing = None
+    target = "y"
+    if loss.label_smoothing > 0:
+        eps = py(float(loss.label_smoothing))
+        consts.append(Constant("LABEL_SMOOTHING", eps, "loss.label_smoothing"))
+        smoothing = SMOOTHING[loss.name]
+        target = "smooth_targets(y)"
+    if loss.name == "huber":
+        consts.append(Constant("HUBER_DELTA", py(float(loss.delta)), "loss.delta"))
+    code = LOSSES[(loss.name, smoothing is not None)]
+    body = tuple(line.replace("TARGET", target) for line in code.body)
+    return consts, smoothing, Code(code.doc, body)
+
+
+SMOOTHING = {
+    "cross_entropy": Code(
+        "Label smoothing of the course notes: one-hot 1 and 0 become 1 - eps and eps / (k - 1).",
+        (
+            "off = LABEL_SMOOTHING / (OUTPUT_UNITS - 1)",
+            "targets = torch.full((y.shape[0], OUTPUT_UNITS), off, device=y.device)",
+            "return targets.scatter_(1, y.unsqueeze(1), 1.0 - LABEL_SMOOTHING)",
+        ),
+    ),
+    "binary_cross_entropy": Code(
+        "Label smoothing of the course notes with k = 2: targets 1 and 0 become 1 - eps and eps.",
+        ("return y * (1.0 - 2.0 * LABEL_SMOOTHING) + LABEL_SMOOTHING",),
+    ),
+}
+"""smooth_targets() of each loss that smooths its targets (k = output.units classes)."""
+
+LOSSES = {
+    ("cross_entropy", True): Code(
+        "Cross-entropy -sum_k t_k log softmax(z)_k with smoothed targets t, averaged over rows.",
+        ("return -(TARGET * F.log_softmax(logits, dim=1)).sum(dim=1).mean()",),
+    ),
+    ("cross_entropy", False): Code(
+        "Cross-entropy -sum_k t_k log softmax(z)_k with one-hot t (-log softmax of the true "
+        "class).",
+        ("return F.nll_loss(F.log_softmax(logits, dim=1), y)",),
+    ),
+    **{
+        ("binary_cross_entropy", smoothed): Code(
+            "Binary cross-entropy in the softplus form softplus(z) - t z, averaged over every "
+            "output.",
+            ("return (F.softplus(logits) - TARGET * logits).mean()",),
+        )
+        for smoothed in (True, False)
+    },
+    ("mse", False): Code("Mean squared error.", ("return (logits - y).square().mean()",)),
+    ("mae", False): Code("Mean absolute error.", ("return (logits - y).abs().mean()",)),
+    ("huber", False): Code(
+        "Huber loss: d^2 / 2 for |d| <= delta, delta (|d| - delta / 2) beyond.",
+        (
+            "d = (logits - y).abs()",
+            "return torch.where(d <= HUBER_DELTA, 0.5 * d.square(), "
+            "HUBER_DELTA * (d - 0.5 * HUBER_DELTA)).mean()",
+        ),
+    ),
+}
+"""loss_fn() of each (loss, smoothed targets); TARGET stands for the targets used."""
+
+METRIC_LINES = {
+    "multiclass": ('values["accuracy"] = (logits.argmax(dim=1) == y).float().mean()',),
+    "binary": (
+        'values["accuracy"] = ((logits > 0) == (y > 0.5)).float().mean()'
+        "  # sigmoid(z) > 0.5 iff z > 0",
+    ),
+    "multilabel": (
+        "# per-label accuracy (sigmoid(z) > 0.5 iff z > 0), averaged over labels and rows",
+        'values["accuracy"] = ((logits > 0) == (y > 0.5)).float().mean()',
+    ),
+    "regression": (
+        "error = logits - y",
+        'values["mae"] = error.abs().mean()',
+        'values["rmse"] = error.square().mean().sqrt()',
+        "# r2 per output (1 - SS_res / SS_tot), averaged over outputs",
+        'values["r2"] = (1.0 - error.square().sum(dim=0) / (y - y.mean(dim=0)).square()'
+        ".sum(dim=0)).mean()",
+    ),
+}
+"""evaluate()'s lines for each task's metrics (after the loss)."""
+
+REQUIREMENTS = {
+    "sklearn": "torch and numpy and scikit-learn",
+    "parquet": "torch and numpy and pyarrow",
+    "csv": "torch and numpy",
+    "npz": "torch and numpy",
+}
+"""What train.py needs to run, by data source kind."""
+
+
+def _regularizers(program: Program) -> tuple[list[Constant], tuple[str, ...]]:
+    """The regularizers' constants and penalty()'s terms (only those the spec turns on)."""
+    regs = program.training.regularizers
+    consts: list[Constant] = []
+    terms: list[str] = []
+    if regs.l1 > 0:
+        consts.append(Constant("L1", py(float(regs.l1)), "regularizers.l1"))
+        terms.append("L1 * sum(w.abs().sum() for w in weights)  # alpha sum |w|")
+    if regs.l2 > 0:
+        consts.append(Constant("L2", py(float(regs.l2)), "regularizers.l2"))
+        terms.append("L2 / 2 * sum(w.square().sum() for w in weights)  # alpha/2 sum w^2")
+    if regs.lp_p is not None and regs.lp_alpha > 0:
+        consts.append(Constant("LP_P", py(float(regs.lp_p)), "regularizers.lp.p"))
+        consts.append(Constant("LP_ALPHA", py(float(regs.lp_alpha)), "regularizers.lp.alpha"))
+        terms.append(
+            "LP_ALPHA / LP_P * sum(w.abs().pow(LP_P).sum() for w in weights)  # alpha/p sum |w|^p"
+        )
+    if regs.max_norm is not None:
+        consts.append(Constant("MAX_NORM", py(float(regs.max_norm)), "regularizers.max_norm"))
+    if regs.weight_noise > 0:
+        consts.append(Constant("WEIGHT_NOISE", py(float(regs.weight_noise)),
+                               "regularizers.weight_noise"))  # fmt: skip
+    if regs.gradient_clip is not None:
+        consts.append(Constant("GRADIENT_CLIP", py(float(regs.gradient_clip)),
+                               "regularizers.gradient_clip"))  # fmt: skip
+    return consts, tuple(t if i == 0 else f"+ {t}" for i, t in enumerate(terms))
+
+
+def _step(program: Program, augments: bool) -> Step:
+    """train_epoch's statements for the spec's regularizers and augmentations."""
+    regs = program.training.regularizers
+    penalties = regs.l1 > 0 or regs.l2 > 0 or (regs.lp_p is not None and regs.lp_alpha > 0)
+    noise, projection = regs.weight_noise > 0, regs.max_norm is not None
+    before = ("weights = model.weights()",) if penalties or noise or projection else ()
+    forward = ["xb = augment(xb, rng)"] if augments else []
+    forward.append("optimizer.zero_grad(set_to_none=True)")
+    forward += ["clean = add_weight_noise(weights)"] if noise else []
+    forward.append("loss = loss_fn(model(xb), yb)")
+    update = ["(loss + penalty(weights)).backward()" if penalties else "loss.backward()"]
+    update += ["restore_weights(weights, clean)"] if noise else []
+    if regs.gradient_clip is not None:
+        update.append("torch.nn.utils.clip_grad_norm_(model.parameters(), GRADIENT_CLIP)")
+    update.append("optimizer.step()")
+    update += ["max_norm_(weights)"] if projection else []
+    return Step(before, tuple(forward), tuple(update))
+
+
+def _stopping(program: Program) -> tuple[list[Constant], Tracker]:
+    """The stopping constants and the best-weights tracker."""
+    training = program.training
+    early = training.early
+    consts = [Constant("EPOCHS", py(training.epochs), "training.epochs")]
+    val = training.monitor_split == "val"
+    if early is None:
+        tracks = "val_loss (no" if val else "the training loss (no val split, no"
+        consts += [
+            Constant("MONITOR", py("loss"), f"best.pt tracks {tracks} stopping.early)"),
+            Constant("MODE", py("min"), "lower loss is better"),
+        ]
+        doc = "The best weights theta* and epoch i* by val_loss so far (written to best.pt)."
+        return consts, Tracker("BestWeights", "best weights", doc, "0.0")
+    consts += [
+        Constant(
+            "MONITOR",
+            py(early.metric),
+            "stopping.early.monitor "
+            + ("(on the validation split)" if val else "(on the training split: no val split)"),
+        ),
+        Constant("MODE", py(early.mode), "stopping.early.monitor's direction"),
+        Constant("PATIENCE", py(early.patience), "stopping.early.patience"),
+        Constant("MIN_DELTA", py(float(early.min_delta)), "stopping.early.min_delta"),
+    ]
+    if training.refit != "none":
+        consts.append(Constant("REFIT", py(training.refit), "stopping.refit"))
+    doc = (
+        "Early stopping as in the course notes: after every epoch's evaluation v', if v' beats\n"
+        "    the best v by more than MIN_DELTA then j = 0, theta* = theta, i* = i, v = v'; else "
+        "j += 1.\n    Training stops when j reaches PATIENCE."
+    )
+    return consts, Tracker("EarlyStopping", "best weights and early stopping", doc, "MIN_DELTA")
+
+
+def _loop(program: Program, plateau: bool, has_rule: bool) -> Loop:
+    """The main loop's spec-dependent pieces."""
+    training = program.training
+    refit = training.refit != "none"
+    init, extra, after = [], [], []
+    if plateau:
+        init.append("plateau = Plateau()")
+        extra.append("plateau=vars(plateau)")
+        after.append('plateau.step(row[f"val_{PLATEAU_MONITOR}"])')
+    if refit:
+        init.append('refit = {"phase": "train", "epoch": 0, "done": False, "target": math.nan}')
+        extra.append("refit=refit")
+    condition = "epoch < EPOCHS"
+    if training.early is not None:
+        condition += " and not best.stop()"
+    if refit:
+        condition = 'refit["phase"] == "train" and ' + condition
+    lr = "plateau.lr" if plateau else "lr_at(epoch)" if has_rule else "LEARNING_RATE"
+    if training.monitor_split == "val":
+        monitored, text = 'row[f"val_{MONITOR}"]', "val_{MONITOR}"
+    else:
+        monitored = "evaluate(model, x_train, y_train)[MONITOR]"
+        text = "the training split's {MONITOR}"
+    return Loop(
+        init=tuple(init),
+        extra="".join(f", {e}" for e in extra),
+        condition=condition,
+        lr=lr,
+        after_epoch=tuple(after),
+        monitored=monitored,
+        stopped_now='best.stop() and refit["phase"] == "train"' if refit else "best.stop()",
+        monitored_text=text,
+    )
+
+
+def _refit(program: Program, plateau: bool, has_rule: bool) -> Refit | None:
+    """The refit phase, or None without one."""
+    training = program.training
+    normalize = program.model.normalize != "none"
+    if training.refit == "best_epochs":
+        start = ["harness.seed_everything(SEED)", "rng.manual_seed(SEED)", "model = build_model()"]
+        start += ["model.normalize.fit(x_fit.cpu())"] if normalize else []
+        start.append("model.to(device)")
+        return Refit(
+            strategy="best_epochs",
+            comment=("from scratch with the same seed for i* epochs; normaliser refitted on "
+                     "train + val",),
+            start=tuple(start),
+            announce='f"refit: a fresh model on train + val for {best.epoch} epochs '
+            '(the best epoch)"',
+            lr="plateau.lr" if plateau else 'lr_at(refit["epoch"])' if has_rule
+            else "LEARNING_RATE",
+            until_target=False,
+        )  # fmt: skip
+    if training.refit == "continue":
+        return Refit(
+            strategy="continue",
+            comment=(
+                "onward from theta* with a fresh optimizer until the validation loss falls to the",
+                "training loss at theta* (Goodfellow et al. 7.8, algorithm 7.3), at most i* epochs",
+            ),
+            start=(
+                "model.load_state_dict(best.state)",
+                'refit["target"] = evaluate(model, x_train, y_train)["loss"]',
+            ),
+            announce='f"refit: from epoch {best.epoch}\'s weights on train + val until "'
+            ' f"val_loss <= {refit[\'target\']:.4g}, at most {best.epoch} epochs"',
+            lr="plateau.lr" if plateau else 'lr_at(best.epoch + refit["epoch"])' if has_rule
+            else "LEARNING_RATE",
+            until_target=True,
+        )  # fmt: skip
+    return None
+
+
+def _final(program: Program) -> Final:
+    """The final weights, the summary's refit entry and the closing line's reason."""
+    training = program.training
+    early = training.early
+    refit = training.refit != "none"
+    if refit:
+        lines: tuple[str, ...] = ("# --- final weights: the refit model ---",)
+    elif early is not None and early.restore_best:
+        lines = (
+            "# --- final weights: theta* (stopping.early.restore_best) ---",
+            "model.load_state_dict(best.state)",
+        )
+    else:
+        lines = ("# --- final weights: the last epoch's ---",)
+    why = ['why = "early stopping" if best.stop() else "training.epochs reached"'] if early else []
+    if refit:
+        why.append("why += f\", then {refit['epoch']} refit epochs on train + val\"")
+    return Final(
+        lines=lines,
+        stopped="best.stop()" if early is not None else "False",
+        summary=('"refit": {"strategy": REFIT, "epochs": refit["epoch"]},',) if refit else (),
+        refit_after='epoch if refit["epoch"] else None' if refit else "None",
+        why=tuple(why),
+        why_arg="why" if why else '"training.epochs reached"',
+    )
+
+
+def _imports(functional: bool) -> tuple[str, ...]:
+    """train.py's imports: the standard library, harness and torch, then data and model."""
+    lines = ["import copy", "import math", "import time", "", "import harness", "import torch"]
+    lines += ["import torch.nn.functional as F"] if functional else []
+    lines += ["from data import DataError, load", "from model import build_model"]
+    return tuple(lines)
+
+
 def train_context(program: Program, out_dir: Path) -> TrainContext:
     """The context of data.py and train.py for `program` compiled into `out_dir`."""
     data = program.data
     training = program.training
-    regs = training.regularizers
     data_file = None if data.path is None else relative_data_path(data.path, Path(out_dir))
-    classification = program.task != "regression"
 
     data_group = [Constant("BATCH_SIZE", py(training.batch_size), "training.batch_size")]
     aug_consts, augments = _augments(program)
     data_group += aug_consts
-
-    loss = program.loss
-    loss_group: list[Constant] = []
-    smoothing = loss.label_smoothing > 0 and loss.name in ("cross_entropy", "binary_cross_entropy")
-    if smoothing:
-        loss_group.append(Constant("LABEL_SMOOTHING", py(float(loss.label_smoothing)),
-                                   "loss.label_smoothing"))  # fmt: skip
-    if loss.name == "huber":
-        loss_group.append(Constant("HUBER_DELTA", py(float(loss.delta)), "loss.delta"))
-    if loss.name == "cross_entropy":
-        loss_group.append(Constant("NUM_CLASSES", py(program.model.output.out_shape[-1]),
-                                   "output.units"))  # fmt: skip
-
-    penalties: list[str] = []
-    reg_group: list[Constant] = []
-    if regs.l1 > 0:
-        penalties.append("l1")
-        reg_group.append(Constant("L1", py(float(regs.l1)), "regularizers.l1"))
-    if regs.l2 > 0:
-        penalties.append("l2")
-        reg_group.append(Constant("L2", py(float(regs.l2)), "regularizers.l2"))
-    if regs.lp_p is not None and regs.lp_alpha > 0:
-        penalties.append("lp")
-        reg_group.append(Constant("LP_P", py(float(regs.lp_p)), "regularizers.lp.p"))
-        reg_group.append(Constant("LP_ALPHA", py(float(regs.lp_alpha)), "regularizers.lp.alpha"))
-    if regs.max_norm is not None:
-        reg_group.append(Constant("MAX_NORM", py(float(regs.max_norm)), "regularizers.max_norm"))
-    if regs.weight_noise > 0:
-        reg_group.append(Constant("WEIGHT_NOISE", py(float(regs.weight_noise)),
-                                  "regularizers.weight_noise"))  # fmt: skip
-    if regs.gradient_clip is not None:
-        reg_group.append(Constant("GRADIENT_CLIP", py(float(regs.gradient_clip)),
-                                  "regularizers.gradient_clip"))  # fmt: skip
-
-    opt_group, optimizer_call, param_groups = _optimizer(program)
-    sched_group = _schedule(program)
-
-    stop_group = [Constant("EPOCHS", py(training.epochs), "training.epochs")]
-    early = training.early
-    if early is not None:
-        monitor = early.monitor.removeprefix("val_")
-        mode = early.mode
-        stop_group += [
-            Constant("MONITOR", py(monitor), "stopping.early.monitor (on the validation split)"),
-            Constant("MODE", py(mode), "stopping.early.monitor's direction"),
-            Constant("PATIENCE", py(early.patience), "stopping.early.patience"),
-            Constant("MIN_DELTA", py(float(early.min_delta)), "stopping.early.min_delta"),
-            Constant("RESTORE_BEST", py(bool(early.restore_best)), "stopping.early.restore_best"),
-        ]
-        if training.refit != "none":
-            stop_group.append(Constant("REFIT", py(training.refit), "stopping.refit"))
-        restore_best = early.restore_best
-    else:
-        monitor, mode, restore_best = "loss", "min", False
-        stop_group += [
-            Constant("MONITOR", py("loss"), "best.pt tracks val_loss (no stopping.early)"),
-            Constant("MODE", py("min"), "lower val_loss is better"),
-        ]
-    refit = training.refit if early is not None else "none"
-
+    loss_group, smoothing, loss_code = _loss(program)
+    reg_group, penalties = _regularizers(program)
+    opt_group, optimizer_call = _optimizer(program)
+    sched_group, lr_rule = _schedule(program)
+    stop_group, tracker = _stopping(program)
+    plateau = training.schedule.name == "plateau"
     model_group = [
         Constant("TASK", py(program.task), "output.activation and output.units"),
         Constant("INPUT_SHAPE", py(list(program.model.input_shape)), "input.shape"),
-        Constant("OUTPUT_UNITS", py(program.model.output.out_shape[-1]), "output.units"),
+        Constant("OUTPUT_UNITS", py(program.model.output_units), "output.units"),
         Constant("OUTPUT_ACTIVATION", py(program.model.output_activation), "output.activation"),
         Constant("CLASS_NAME", py(program.model.class_name), "name, as the model's class"),
         Constant("METRICS", py(list(program.metrics)), "the task's metrics, loss first"),
@@ -377,9 +719,6 @@ def train_context(program: Program, out_dir: Path) -> TrainContext:
     ]
     if training.threads is not None:
         system_group.append(Constant("THREADS", py(training.threads), "training.threads"))
-    system_group.append(Constant("EVAL_BATCH", py(EVAL_BATCH), "rows per evaluation forward pass"))
-    system_group.append(Constant("CHECKPOINT_SECONDS", py(CHECKPOINT_SECONDS),
-                                 "least time between checkpoint writes"))  # fmt: skip
 
     groups = [
         ConstantGroup("data", tuple(data_group)),
@@ -391,44 +730,48 @@ def train_context(program: Program, out_dir: Path) -> TrainContext:
         ConstantGroup("stopping", tuple(stop_group)),
         ConstantGroup("system", tuple(system_group)),
     ]
+    shift = any(a.kind == "shift" for a in augments)
+    functional = program.loss.name in ("cross_entropy", "binary_cross_entropy") or shift
+    early = training.early
+    shown = ["loss", program.metrics[1], early.metric if early is not None else "loss"]
+    normalize = program.model.normalize != "none"
     return TrainContext(
         title=_title(program),
         name=program.name,
-        description=program.description,
+        name_literal=py(program.name),
         task=program.task,
-        classification=classification,
+        classification=program.task != "regression",
         data_kind=data.kind,
-        sklearn_loader=SKLEARN_LOADERS.get(data.dataset or "") if data.kind == "sklearn" else None,
+        sklearn_loader=SKLEARN_LOADERS[data.dataset or ""] if data.kind == "sklearn" else None,
         data_file=data_file,
-        stratify=bool(data.stratify) and program.task in ("binary", "multiclass"),
+        stratify=data.stratify,
         data_constants=_data_constants(program, data_file),
+        requirements=REQUIREMENTS[data.kind],
+        imports=_imports(functional),
         constants=tuple(g for g in groups if g.constants),
-        loss=loss.name,
         smoothing=smoothing,
-        penalties=tuple(penalties),
-        max_norm=regs.max_norm is not None,
-        weight_noise=regs.weight_noise > 0,
-        gradient_clip=regs.gradient_clip is not None,
-        schedule=training.schedule.name,
-        optimizer_call=optimizer_call,
-        param_groups=param_groups,
-        augments=augments,
+        loss=loss_code,
+        penalties=penalties,
+        max_norm=training.regularizers.max_norm is not None,
+        weight_noise=training.regularizers.weight_noise > 0,
+        lr_rule=lr_rule,
+        plateau=plateau,
+        tracker=tracker,
         early=early is not None,
-        refit=refit,
-        restore_best=restore_best,
-        metrics=tuple(program.metrics),
-        monitor=monitor,
-        monitor_mode=mode,
-        monitor_split="val" if data.val > 0 else "train",
-        tracker="EarlyStopping" if early is not None else "BestWeights",
-        normalize=program.model.normalize != "none",
-        uses_functional=loss.name in ("cross_entropy", "binary_cross_entropy")
-        or any(a.kind == "shift" for a in augments),
-        shift=any(a.kind == "shift" for a in augments),
+        param_groups=training.optimizer.name == "adamw",
+        optimizer_call=optimizer_call,
         batchnorm=_has_batchnorm(program.model.layers),
+        shift=shift,
+        augments=augments,
+        step=_step(program, bool(augments)),
+        metric_lines=METRIC_LINES[program.task],
         threads=training.threads is not None,
-        output_activation=program.model.output_activation,
-        input_shape=tuple(program.model.input_shape),
-        output_units=program.model.output.out_shape[-1],
-        class_name=program.model.class_name,
-    )
+        rng_use="shuffles and augmentation" if augments else "shuffles",
+        model_comment="model (normaliser fitted on the training split only) and optimizer"
+        if normalize else "model and optimizer",
+        normalize=normalize,
+        loop=_loop(program, plateau, lr_rule is not None),
+        shown=py(tuple(dict.fromkeys(shown))),
+        refit=_refit(program, plateau, lr_rule is not None),
+        final=_final(program),
+    )  # fmt: skip
