@@ -2,18 +2,28 @@
 
 A run directory is what `specc train` leaves behind (contract §5): spec.yaml, code/model.py,
 code/data.py, model.pt and summary.json. `trained` makes one with a real `specc train`
-subprocess (2 epochs); `untrained` compiles a spec in-process and saves freshly initialised
-weights (normaliser fitted, batch-norm statistics moved off their defaults) in well under a
-second, for tests about the export itself rather than about training.
+subprocess with the spec's own settings, once per session, for every test about that run;
+`untrained` compiles a spec in-process and saves freshly initialised weights (normaliser
+fitted, batch-norm statistics moved off their defaults) in well under a second, for tests
+about the export itself rather than about training.
+
+Under pytest-xdist (`.ci/check` runs the suite on every core) the workers share the cache: the
+first to ask for a run makes it under a file lock while the others wait, so each example
+trains once per run of the suite whichever worker its tests land on. Tests that use
+`runs.trained` are marked slow.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -21,7 +31,6 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SPECS = REPO_ROOT / "specs"
 EXPORT_ZOO = Path(__file__).resolve().parent / "export_zoo"
-TRAIN_EPOCHS = "training.epochs=2"
 
 
 def specc(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -38,10 +47,10 @@ def specc(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
 
 
 def train_run(spec: Path, run_dir: Path, *overrides: str) -> Path:
-    """`specc train SPEC -o RUN_DIR --set training.epochs=2 [--set ...]`; the run directory."""
-    sets = [arg for o in (TRAIN_EPOCHS, *overrides) for arg in ("--set", o)]
-    done = specc("train", str(spec), "-o", str(run_dir), *sets)
-    assert done.returncode == 0, f"specc train {spec} failed:\n{done.stdout}\n{done.stderr}"
+    """`specc train SPEC -o RUN_DIR [--set ...]`, which must succeed; the run directory."""
+    sets = [arg for o in overrides for arg in ("--set", o)]
+    done = specc("train", str(spec), "-o", str(run_dir), *sets, timeout=600)
+    assert done.returncode == 0, f"specc train {spec} failed:\n{done.stdout}\n{done.stderr[-3000:]}"
     return run_dir
 
 
@@ -83,23 +92,40 @@ def build_untrained_run(spec: Path, run_dir: Path, *overrides: str, seed: int = 
     return run_dir
 
 
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (created if missing), across processes."""
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class RunCache:
-    """Run directories made once per test session and shared by the test files."""
+    """Run directories made once per test session and shared by the test files and by the
+    xdist workers (a run is made under a lock and marked done; a failed one is made again)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.made: dict[tuple, Path] = {}
+        root.mkdir(parents=True, exist_ok=True)
 
     def _get(self, kind: str, spec: Path, overrides: tuple[str, ...], make: Callable) -> Path:
         """The cached run for (kind, spec, overrides), made on first use."""
-        key = (kind, spec, overrides)
-        if key not in self.made:
-            run_dir = self.root / f"{kind}-{spec.stem}-{len(self.made)}"
-            self.made[key] = make(spec, run_dir, *overrides)
-        return self.made[key]
+        key = hashlib.sha256(repr((str(spec), overrides)).encode()).hexdigest()[:12]
+        run_dir = self.root / f"{kind}-{spec.stem}-{key}"
+        done = self.root / f"{run_dir.name}.done"
+        with _locked(self.root / f"{run_dir.name}.lock"):
+            if not done.exists():
+                shutil.rmtree(run_dir, ignore_errors=True)  # what a failed attempt left
+                make(spec, run_dir, *overrides)
+                done.touch()
+        return run_dir
 
     def trained(self, spec: str | Path, *overrides: str) -> Path:
-        """A run trained for 2 epochs by `specc train` (a spec name in specs/, or a path)."""
+        """A run of `specc train` with the spec's own settings (a spec name in specs/, or a
+        path); a test that uses it is marked slow."""
         return self._get("trained", _spec_path(spec), overrides, train_run)
 
     def untrained(self, spec: str | Path, *overrides: str) -> Path:
@@ -119,5 +145,8 @@ def _spec_path(spec: str | Path) -> Path:
 
 @pytest.fixture(scope="session")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> RunCache:
-    """Run directories, trained or untrained, shared across the session."""
-    return RunCache(tmp_path_factory.mktemp("runs"))
+    """Run directories, trained or untrained, shared across the session (and its workers)."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # a worker's basetemp is SESSION/popen-gwN; SESSION is theirs alone
+    return RunCache(base / "runs")

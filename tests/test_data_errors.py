@@ -1,4 +1,6 @@
-"""Bad data: one clear message naming the file, the column and the row; exit 2; no traceback."""
+"""Bad data: one clear message naming the file, the column and the row; exit 2; no traceback.
+
+Tests that run the generated train.py in a subprocess (a torch import each) are marked slow."""
 
 from __future__ import annotations
 
@@ -75,6 +77,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.slow
 def test_bad_csv_exits_2_with_one_clear_message(code, tmp_path, case):
     make_lines, header, expected = CASES[case]
     path = bad_file(tmp_path, make_lines(), header)
@@ -88,6 +91,7 @@ def test_bad_csv_exits_2_with_one_clear_message(code, tmp_path, case):
         assert part in lines[0], (part, lines[0])
 
 
+@pytest.mark.slow
 def test_missing_file_exits_2(code, tmp_path):
     proc = run_with(code, tmp_path / "nope.csv", tmp_path)
     assert proc.returncode == 2
@@ -112,6 +116,7 @@ def test_messages_in_process(code, tmp_path):
         data.load(str(bad_file(tmp_path, nan_cell)))
 
 
+@pytest.mark.slow
 def test_parquet_and_npz_errors(tmp_path):
     spec = write_spec(tmp_path, SPEC.format(source=DATA / "iris_string_labels.parquet"), "p.yaml")
     parquet = compile_to(spec, tmp_path / "pq")
@@ -171,6 +176,7 @@ def test_bom_quotes_crlf_and_trailing_blank_lines_read_like_a_plain_csv(code, tm
 @pytest.mark.parametrize(
     ("separator", "named"), [(";", "separated by ';'"), ("\t", "separated by a tab")]
 )
+@pytest.mark.slow
 def test_other_separators_are_named(code, tmp_path, separator, named):
     lines = [line.replace(",", separator) for line in [HEADER, *good_rows()]]
     path = tmp_path / "other.csv"
@@ -210,12 +216,14 @@ def test_labels_that_are_negative_or_fractional_numbers_are_classes(tmp_path):
         assert sorted(set(splits.y_train.tolist())) == [0, 1, 2]
 
 
+@pytest.mark.slow
 def test_a_single_row_file_is_too_few_to_split(code, tmp_path):
     proc = run_with(code, bad_file(tmp_path, good_rows()[:1]), tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "bad.csv" in proc.stderr
 
 
+@pytest.mark.slow
 def test_npz_scalar_array_and_parquet_string_feature(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -4,7 +4,8 @@ Each bad file is given to the real commands: `specc check` / `specc train` (whic
 and the generated `train.py --data FILE` (which reads with code/data.py, past any check). Every
 one must end in one clear line and exit 1 (a spec error at check time) or 2 (bad data at train
 time), never a traceback. A wide CSV (thousands of columns) must read correctly: the speed of
-that path is measured, not timed here (docs/decisions.md, "Wide CSV files").
+that path is measured, not timed here (docs/decisions.md, "Wide CSV files"). Runs of the
+generated train.py (a torch import each) are marked slow.
 """
 
 from __future__ import annotations
@@ -134,6 +135,7 @@ def codes(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize("case", list(TRAIN_CASES))
+@pytest.mark.slow
 def test_generated_train_py_reports_bad_files_in_one_line(codes, tmp_path, case):
     """`python code/train.py --data BAD`: exit 2, `error: FILE: ...`, one line."""
     kind, expected = TRAIN_CASES[case]

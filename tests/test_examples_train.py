@@ -1,18 +1,15 @@
 """Every example spec, trained with its full settings by the real `specc train`, reaches a
-sensible test metric. Slow (about two minutes on two cores): deselect with -m 'not slow'."""
+sensible test metric. Slow (about two minutes on two cores): deselect with -m 'not slow'.
+
+The runs are the session's `runs.trained(name)`, which test_export.py exports as well."""
 
 from __future__ import annotations
 
 import csv
 import json
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
 
 # (spec, split, metric, at least / at most): chance levels are 1/3, ~0.63, r2 0, 0.1, ~0.5
 EXPECTED = [
@@ -31,17 +28,9 @@ EXPECTED = [
 @pytest.mark.slow
 @pytest.mark.parametrize(("name", "split", "metric", "op", "bound"), EXPECTED)
 def test_example_trains_to_a_sensible_metric(
-    tmp_path: Path, name: str, split: str, metric: str, op: str, bound: float
+    runs, name: str, split: str, metric: str, op: str, bound: float
 ) -> None:
-    run = tmp_path / name
-    result = subprocess.run(
-        [sys.executable, "-m", "specc", "train", f"specs/{name}.yaml", "-o", str(run)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    run = runs.trained(name)  # `specc train specs/NAME.yaml`, which must exit 0
     summary = json.loads((run / "summary.json").read_text())
     value = summary["metrics"][split][metric]
     assert value is not None and math.isfinite(value)

@@ -1,8 +1,10 @@
 """`specc export`: ONNX files that match PyTorch in ONNX Runtime, or no file at all.
 
-Differential tests (ONNX Runtime vs PyTorch) on real training runs of the example specs and on
-untrained runs of the export zoo (tests/export_zoo/: every layer kind and option), plus the
-graph's interface (names, dynamic batch, metadata) and every way an export must refuse.
+Differential tests (ONNX Runtime vs PyTorch) on real training runs of the example specs (the
+session's `runs.trained`, shared with test_examples_train.py) and on untrained runs of the
+export zoo (tests/export_zoo/: every layer kind and option), plus the graph's interface (names,
+dynamic batch, metadata) and every way an export must refuse. Tests that train, or that run
+`specc export` in a subprocess (a torch import each), are marked slow.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from specc.runtime.export import (
     run_export,
 )
 
-FAST_SPECS = ["digits_mlp", "digits_cnn", "digits_lstm"]
 ALL_SPECS = sorted(p.stem for p in SPECS.glob("*.yaml"))
 ZOO = sorted(p.stem for p in EXPORT_ZOO.glob("*.yaml"))
 OPSETS = list(range(13, 24))
@@ -60,12 +61,10 @@ def assert_parity(run_dir: Path, onnx_path: Path) -> None:
 # --- parity on real runs ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "name",
-    [n if n in FAST_SPECS else pytest.param(n, marks=pytest.mark.slow) for n in ALL_SPECS],
-)
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ALL_SPECS)
 def test_trained_example_spec_exports_and_matches_torch(runs, tmp_path, name):
-    """Every example spec, trained 2 epochs by `specc train`, exports and matches PyTorch."""
+    """Every example spec, trained by `specc train`, exports and matches PyTorch."""
     run_dir = runs.trained(name)
     out = tmp_path / f"{name}.onnx"
     report = export_run(run_dir, out)
@@ -133,6 +132,7 @@ def mlp_export(runs, tmp_path_factory) -> tuple[Path, Path]:
     return run_dir, out
 
 
+@pytest.mark.slow
 def test_graph_has_one_input_and_output_with_a_dynamic_batch(mlp_export):
     """input float32 [batch, 64] -> output float32 [batch, 10]; one self-contained file."""
     _, out = mlp_export
@@ -149,6 +149,7 @@ def test_graph_has_one_input_and_output_with_a_dynamic_batch(mlp_export):
     assert all(not t.external_data for t in model.graph.initializer)
 
 
+@pytest.mark.slow
 def test_outputs_are_probabilities_and_do_not_depend_on_the_batch(mlp_export):
     """Row i's output is the same alone and inside batches of other sizes; rows sum to 1."""
     run_dir, out = mlp_export
@@ -163,6 +164,7 @@ def test_outputs_are_probabilities_and_do_not_depend_on_the_batch(mlp_export):
     np.testing.assert_allclose(odd, whole[3:10], rtol=0, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_metadata_round_trip(mlp_export):
     """specc.name/spec/labels/features/task/version, as ONNX Runtime reads them back."""
     run_dir, out = mlp_export
@@ -188,6 +190,7 @@ def test_regression_models_have_no_labels(runs, tmp_path):
 # --- the command ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cli_writes_the_default_file_at_the_spec_opset(runs, tmp_path):
     """`specc export RUN_DIR` writes RUN_DIR/model.onnx at export.onnx.opset, prints a summary."""
     run_dir = shutil.copytree(runs.untrained("iris", "export.onnx.opset=17"), tmp_path / "run")
@@ -218,6 +221,7 @@ def test_opsets_outside_13_to_23_are_refused(runs, tmp_path, capsys, opset):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_missing_run_directory(tmp_path):
     """A run directory that does not exist: exit 2, one line, no traceback (subprocess)."""
     done = specc("export", str(tmp_path / "nope"))
@@ -275,6 +279,7 @@ def _branchy_run(runs, tmp_path: Path) -> Path:
     return run_dir
 
 
+@pytest.mark.slow
 def test_export_refuses_when_onnx_runtime_disagrees_with_torch(runs, tmp_path):
     """A data-dependent branch is traced as one path: parity fails, exit 1, nothing written."""
     run_dir = _branchy_run(runs, tmp_path)

@@ -1,5 +1,5 @@
 """`specc export` hardening (issue 8): the relative tolerance, `-o DIR/`, unwritable targets and
-tampered run directories, each through the real command.
+tampered run directories, each through the real command (a torch import each: marked slow).
 """
 
 from __future__ import annotations
@@ -101,6 +101,7 @@ def test_tolerance_applies_per_element_not_to_the_batch():
     assert parity(np.zeros((2, 3)), np.zeros((3, 2)))[0] == float("inf")
 
 
+@pytest.mark.slow
 def test_a_regression_on_prices_trains_and_exports(tmp_path):
     """Outputs ~1e5 differ from PyTorch by float32 rounding (~1e-2 absolute, far above 1e-4):
     `specc train` exports model.onnx and exits 0, and predict gives prices."""
@@ -132,6 +133,7 @@ def iris_run(runs) -> Path:
     return runs.untrained("iris")
 
 
+@pytest.mark.slow
 def test_output_into_an_existing_directory(iris_run, tmp_path):
     """`-o DIR` and `-o DIR/` write DIR/model.onnx; `-o NEW/` creates NEW first."""
     (tmp_path / "dir").mkdir()
@@ -145,6 +147,7 @@ def test_output_into_an_existing_directory(iris_run, tmp_path):
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["dir", "model.onnx", "model.onnx", "new"]
 
 
+@pytest.mark.slow
 def test_output_under_a_file_is_one_line_exit_2(iris_run, tmp_path):
     """A path whose folder is a file (ENOTDIR, which stops root too): exit 2, nothing left."""
     (tmp_path / "plain").write_text("not a folder")
@@ -157,6 +160,7 @@ def test_output_under_a_file_is_one_line_exit_2(iris_run, tmp_path):
     assert (tmp_path / "plain").read_text() == "not a folder"
 
 
+@pytest.mark.slow
 def test_disk_full_keeps_the_earlier_file_and_leaves_no_partial_one(iris_run, tmp_path):
     """Writes fail past 1 kB (RLIMIT_FSIZE: EFBIG, like ENOSPC): exit 2, one line naming the
     file; the earlier model.onnx is intact and no temporary file remains."""
@@ -187,6 +191,7 @@ TAMPERED = {
 
 
 @pytest.mark.parametrize("case", list(TAMPERED))
+@pytest.mark.slow
 def test_tampered_summary_json_is_one_line_exit_2(iris_run, tmp_path, case):
     """summary.json that is not JSON, not an object, or has a key of the wrong type."""
     run_dir = shutil.copytree(iris_run, tmp_path / "run")
@@ -201,6 +206,7 @@ def test_tampered_summary_json_is_one_line_exit_2(iris_run, tmp_path, case):
     assert not (run_dir / "model.onnx").exists()
 
 
+@pytest.mark.slow
 def test_summary_json_without_the_keys_export_reads_still_exports(iris_run, tmp_path):
     """Missing keys are not an error: export falls back to code/model.py and the spec."""
     run_dir = shutil.copytree(iris_run, tmp_path / "run")

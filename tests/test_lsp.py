@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import REPO_ROOT, specc
 
 from specc.schema.layers import LAYER_TYPES
-from tests.conftest import REPO_ROOT, specc
 
 SERVER = REPO_ROOT / ".ci" / "node" / "node_modules" / ".bin" / "yaml-language-server"
 TIMEOUT = 30.0

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from specc.diagnostics import Diagnostic
+from specc.schema import spec
 from specc.schema.common import Bool, Float, PositiveInt
 from specc.schema.validate import CODES, allowed_keys, resolve_loc, validate
 from specc.source.overrides import apply_overrides
@@ -452,11 +453,10 @@ def test_code_table(err_type: str, code: str) -> None:
     assert CODES[err_type] == code
 
 
-# --- the real spec language, when it is there -------------------------------------------
+# --- the real spec language ------------------------------------------------------------
 
 
 def test_real_spec_misspelt_layer_and_unknown_key() -> None:
-    spec = pytest.importorskip("specc.schema.spec")
     diags = check(
         """\
         name: iris_mlp
