@@ -108,6 +108,7 @@ def iris(tmp_path_factory) -> tuple[Path, Path]:
     return run, root / "test.csv"
 
 
+@pytest.mark.slow
 def test_run_dir_agrees_with_summary_test_metrics(iris):
     """Evaluated on the test split, a run gives summary.json's test loss and accuracy."""
     run, test = iris
@@ -121,6 +122,7 @@ def test_run_dir_agrees_with_summary_test_metrics(iris):
     assert doc["model"] == str(run / "model.onnx")
 
 
+@pytest.mark.slow
 def test_run_dir_and_model_file_agree_and_match_sklearn(iris):
     """RUN_DIR and RUN_DIR/model.onnx give one report; accuracy, confusion matrix and the
     per-class scores are scikit-learn's on `specc predict`'s predictions."""
@@ -150,6 +152,7 @@ def test_run_dir_and_model_file_agree_and_match_sklearn(iris):
         )
 
 
+@pytest.mark.slow
 def test_text_report_has_metrics_classes_and_matrix(iris):
     """The text report: a header line, the loss, the metric table, per-class rows, the matrix."""
     run, test = iris
@@ -166,6 +169,7 @@ def test_text_report_has_metrics_classes_and_matrix(iris):
     assert sum(int(n) for line in lines[-3:] for n in line.split()[1:]) == 30
 
 
+@pytest.mark.slow
 def test_whole_iris_with_sklearn_class_codes(iris, tmp_path):
     """The whole iris table as scikit-learn's frame has it (target 0, 1, 2: class indices,
     since no class name is a number), and the same as Parquet and npz."""
@@ -205,6 +209,7 @@ def diabetes(tmp_path_factory) -> tuple[Path, Path]:
     return run, root / "test.csv"
 
 
+@pytest.mark.slow
 def test_regression_metrics_match_numpy_and_summary(diabetes):
     """mae, rmse, r2 from numpy on `specc predict`'s output; huber loss and all metrics equal
     summary.json's test metrics (relative 1e-4: float32 outputs in the hundreds)."""
@@ -231,6 +236,7 @@ def test_regression_metrics_match_numpy_and_summary(diabetes):
     assert npz["metrics"] == pytest.approx(doc["metrics"], rel=1e-6)
 
 
+@pytest.mark.slow
 def test_regression_bad_target_cell_names_row_and_column(diabetes, tmp_path):
     run, test = diabetes
     frame = pd.read_csv(test).astype({"target": object})
@@ -243,6 +249,7 @@ def test_regression_bad_target_cell_names_row_and_column(diabetes, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_npz_target_of_the_wrong_shape(diabetes, tmp_path):
     run, _ = diabetes
     x = np.zeros((5, 10), dtype=np.float32)
@@ -273,6 +280,7 @@ def _logits(run: Path, x: np.ndarray) -> torch.Tensor:
         return model(torch.from_numpy(x.astype(np.float32)).reshape(len(x), *shape))
 
 
+@pytest.mark.slow
 def test_binary_loss_is_trainings_loss_from_logits(runs, tmp_path_factory, tmp_path):
     """breast_cancer (sigmoid): binary cross-entropy from the probabilities equals PyTorch's
     from the logits (no probability near 0 or 1 untrained); 2x2 confusion matrix."""
@@ -293,6 +301,7 @@ def test_binary_loss_is_trainings_loss_from_logits(runs, tmp_path_factory, tmp_p
     assert [row["support"] for row in doc["per_class"]] == np.bincount(y).tolist()
 
 
+@pytest.mark.slow
 def test_multilabel_per_label_scores(runs, tmp_path_factory):
     """digit_properties (3 sigmoid labels, smoothing 0.05): per-label precision/recall/F1/
     support/accuracy as scikit-learn's; loss as PyTorch's on the logits with smoothed targets."""
@@ -388,6 +397,7 @@ def test_feature_problems_are_predicts_messages(iris_strings, tmp_path):
     assert "row 5 has 6 cells, the header 5 columns" in fails(iris_strings, tmp_path / "ragged.csv")
 
 
+@pytest.mark.slow
 def test_unreadable_inputs(iris, iris_strings, tmp_path):
     run, test = iris
     assert f"{tmp_path / 'none.csv'}: no such file" in fails(run, tmp_path / "none.csv")
@@ -421,6 +431,7 @@ def test_help_lists_the_exit_statuses():
     assert statuses == ["0", "1", "2"]
 
 
+@pytest.mark.slow
 def test_bad_format_is_a_usage_error(iris):
     run, test = iris
     done = specc("evaluate", str(run), str(test), "--format", "yaml")

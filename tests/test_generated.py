@@ -10,8 +10,10 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
+from specc.codegen.render import compile_program
+from specc.pipeline import load_program
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((REPO_ROOT / "specs").glob("*.yaml"))
@@ -21,12 +23,7 @@ RUFF_RULES = "E,F,W,I,B,UP"
 
 @cache
 def compiled(spec: Path) -> tuple[object, dict[str, str]]:
-    """The Program of a spec and its compiled files; skips while the pipeline is missing."""
-    try:
-        from specc.codegen.render import compile_program
-        from specc.pipeline import load_program
-    except ImportError as exc:
-        pytest.skip(f"pipeline not available yet: {exc}")
+    """The Program of a spec and its compiled files."""
     program, diagnostics = load_program(spec)
     assert program is not None, "\n".join(d.render() for d in diagnostics)
     return program, compile_program(program, REPO_ROOT / "generated" / program.name)

@@ -15,8 +15,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
 nn = torch.nn
 F = torch.nn.functional
 
@@ -899,11 +899,12 @@ def image_kinds() -> Program:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make", [every_kind, image_kinds], ids=["sequences", "images"])
 def test_runs_in_train_and_eval_and_exports_to_onnx(make, tmp_path):
     """Composite models run in both modes and export to ONNX with outputs that match."""
-    onnxruntime = pytest.importorskip("onnxruntime")
-    pytest.importorskip("onnxscript")
+    import onnxruntime
+
     prog = make()
     shape, units = prog.model.input_shape, prog.model.output_units
     model = build(prog, tmp_path)

@@ -42,6 +42,7 @@ def catches_sigterm(pid: int) -> bool:
     [(0.2, signal.SIGINT, True), (0.2, signal.SIGTERM, False), (1.0, signal.SIGINT, True),
      (1.0, signal.SIGHUP, False), (2.5, signal.SIGTERM, False)],
 )  # fmt: skip
+@pytest.mark.slow
 def test_a_signal_at_any_moment_is_exit_130_without_a_traceback(tmp_path, delay, sig, group):
     """Ctrl-C (SIGINT to the process group) or kill (SIGTERM/SIGHUP to specc only) while pydantic,
     torch or scikit-learn import, or while training starts: exit 130, one-line messages, and
@@ -81,6 +82,7 @@ def test_a_signal_at_any_moment_is_exit_130_without_a_traceback(tmp_path, delay,
         assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.slow
 def test_a_second_run_on_the_same_directory_is_refused_while_the_first_runs(tmp_path):
     spec = write_spec(tmp_path, LONG)
     first = start("train", str(spec), "-o", "r", cwd=tmp_path)
@@ -100,6 +102,7 @@ def test_a_second_run_on_the_same_directory_is_refused_while_the_first_runs(tmp_
     assert first.returncode == 130
 
 
+@pytest.mark.slow
 def test_a_run_directory_without_a_checkpoint_is_reused(tmp_path):
     """A data error leaves code/ and spec.yaml but no last.pt: the same command (after fixing the
     data) starts again in it; a leftover temporary file from a kill is removed."""
@@ -129,6 +132,7 @@ def test_a_run_directory_without_a_checkpoint_is_reused(tmp_path):
     assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_changed_spec_and_lets_epochs_grow(tmp_path):
     spec = write_spec(tmp_path)
     assert specc("train", str(spec), "-o", "r", cwd=tmp_path).returncode == 0
@@ -162,6 +166,7 @@ class Evil:
         return (os.system, (f"touch {self.target}",))
 
 
+@pytest.mark.slow
 def test_resume_never_runs_code_from_a_crafted_or_corrupt_checkpoint(tmp_path):
     spec = write_spec(tmp_path)
     assert specc("train", str(spec), "-o", "r", cwd=tmp_path).returncode == 0
@@ -182,6 +187,7 @@ def test_resume_never_runs_code_from_a_crafted_or_corrupt_checkpoint(tmp_path):
     assert proc.returncode == 2 and "(KeyError)" in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a torch without CUDA")
 def test_device_cuda_without_cuda_is_exit_2(tmp_path):
     spec = write_spec(tmp_path, TINY.replace("batch_size: 16", "batch_size: 16, device: cuda"))
@@ -195,6 +201,7 @@ BIG = TINY.replace("units: 8", "units: 1024")
 """last.pt of about 60 KB (weights, theta*, Adam's moments)."""
 
 
+@pytest.mark.slow
 def test_a_write_that_fails_is_one_line_and_exit_2(tmp_path):
     """RLIMIT_FSIZE makes writes past 24 KiB fail (EFBIG), as a full disk fails them (ENOSPC)."""
     spec = write_spec(tmp_path, BIG)
@@ -216,6 +223,7 @@ def test_a_write_that_fails_is_one_line_and_exit_2(tmp_path):
     assert not list((tmp_path / "r").glob(".*.tmp"))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
 def test_a_read_only_run_directory_keeps_its_checkpoints(tmp_path):
     spec = write_spec(tmp_path, LONG)
@@ -235,6 +243,7 @@ def test_a_read_only_run_directory_keeps_its_checkpoints(tmp_path):
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
 
 
+@pytest.mark.slow
 def test_batch_norm_never_gets_a_one_row_minibatch(tmp_path):
     """diabetes: 266 training rows; batch_size 5 leaves one row over, which joins the batch
     before (batch norm cannot normalise a single row in training mode)."""
@@ -274,7 +283,6 @@ def test_progress_numbers_are_short_and_the_live_line_fits_the_terminal(tmp_path
 
 
 def test_curves_mark_the_best_epoch_and_the_refit_and_plot_train_loss(tmp_path, monkeypatch):
-    pytest.importorskip("matplotlib")
     import matplotlib.pyplot as plt
 
     train = generated(tmp_path, "stopping={early: {patience: 2}, refit: best_epochs}")

@@ -18,6 +18,8 @@ from test_train_codegen import REPO, TINY, import_generated, write_spec
 from specc.runtime import train as train_runtime
 from specc.runtime.train import default_run_dir
 
+pytestmark = pytest.mark.slow  # every test here trains in a subprocess
+
 SUMMARY_KEYS = {
     "epochs_run", "best_epoch", "stopped_early", "params", "seconds", "metrics", "task",
     "labels", "features", "input_shape", "output_units", "output_activation", "class_name",
@@ -264,7 +266,6 @@ def test_interrupted_refit_resumes_to_the_uninterrupted_metrics(tmp_path):
     assert without_seconds(tmp_path / "cut") == without_seconds(tmp_path / "r")
 
 
-@pytest.mark.slow
 def test_digits_mlp_full_settings(tmp_path):
     proc = specc("train", str(REPO / "specs" / "digits_mlp.yaml"), "-o", "r", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
