@@ -2,6 +2,6 @@
 
 import sys
 
-from specc.cli import main
+from specc.entry import main
 
 sys.exit(main())

@@ -129,3 +129,36 @@ def test_schema_to_a_full_disk_is_one_line() -> None:
 def test_schema_to_a_directory_is_one_line(tmp_path: Path) -> None:
     line = one_error_line(specc("schema", "-o", str(tmp_path)), "specc schema: error: ")
     assert line == f"specc schema: error: cannot write {tmp_path}: Is a directory"
+
+
+def test_ctrl_c_while_the_cli_imports_is_exit_130_without_a_traceback():
+    """The console script's first instant: a SIGINT during `import specc.cli` (delivered here
+    exactly then, by a hook on the import) ends the process quietly with the interrupted status."""
+    script = (
+        "import builtins, os, signal, sys\n"
+        "import specc.entry\n"
+        "real = builtins.__import__\n"
+        "def hooked(name, *args, **kwargs):\n"
+        "    if name == 'specc.cli':\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "    return real(name, *args, **kwargs)\n"
+        "builtins.__import__ = hooked\n"
+        "sys.argv = ['specc', '--version']\n"
+        "sys.exit(specc.entry.main())\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr == "" and proc.stdout == ""
+
+
+def test_an_ignored_sigint_stays_ignored_after_the_cli_imports():
+    """A `specc` started with SIGINT ignored (nohup, a worker process) keeps it ignored."""
+    script = (
+        "import signal, sys\n"
+        "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "import specc.entry, specc.cli\n"
+        "specc.cli.main = lambda: print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN) or 0\n"
+        "sys.exit(specc.entry.main())\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == "True", proc.stderr
