@@ -36,7 +36,10 @@ EXTRA_MODULES = {
     "export": ("torch", "numpy", "onnx", "onnxruntime"),
     "predict": ("numpy", "pandas", "onnxruntime"),
     "evaluate": ("numpy", "pandas", "onnxruntime"),
+    "tune": ("torch", "numpy", "sklearn", "optuna"),
 }
+EXTRA_OF = {"optuna": "tune"}
+"""The extra a module comes from, when it is not [train]."""
 
 
 def _check_extras(command: str) -> None:
@@ -47,9 +50,11 @@ def _check_extras(command: str) -> None:
         except (ImportError, ValueError):  # a broken install of it counts as missing
             found = False
         if not found:
+            extra = EXTRA_OF.get(module, "train")
+            what = "training extras" if extra == "train" else f"{extra} extras"
             raise UsageError(
-                f"the training extras are not installed (no module named '{module}'): "
-                "pip install 'specc[train]'"
+                f"the {what} are not installed (no module named '{module}'): "
+                f"pip install 'specc[{extra}]'"
             )
 
 
@@ -228,6 +233,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return run_evaluate(args.model, args.data, args.format)
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    """specc tune SPEC [-o RUN_DIR] [--trials N] [--workers N] [--storage URL] [--resume]."""
+    from specc.runtime.tune import run_tune
+
+    if not Path(args.spec).is_file():
+        raise UsageError(f"cannot read {args.spec}: no such file")
+    return run_tune(
+        args.spec, args.output, args.trials, args.workers, args.storage, args.resume,
+        args.worker, args.quiet,
+    )  # fmt: skip
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     """specc schema [-o FILE]: the JSON Schema of the spec language."""
     from specc.schema.jsonschema import spec_json_schema
@@ -287,6 +304,12 @@ EXIT_STATUS: dict[str, list[tuple[int, str]]] = {
         (EXIT_OK, "evaluated"),
         (EXIT_ERRORS, "ONNX Runtime failed while running a batch"),
         (EXIT_USAGE, "bad model or data file, missing or unknown targets, no training extras"),
+    ],
+    "tune": [
+        (EXIT_OK, "searched, best.yaml written and final/ trained"),
+        (EXIT_ERRORS, "spec errors (or the checker refused every trial)"),
+        (EXIT_USAGE, "usage error, bad data, an unusable RUN_DIR or storage, no tune extras"),
+        (EXIT_INTERRUPTED, "interrupted; continue with --resume"),
     ],
     "schema": [(EXIT_OK, "written"), (EXIT_USAGE, "unwritable output")],
 }
@@ -414,6 +437,24 @@ def build_parser() -> _Parser:
         help="text: readable tables (default); json: one machine-readable document",
     )  # fmt: skip
     p.set_defaults(func=cmd_evaluate)
+
+    p = verb("tune", "search the spec's search: space with Optuna, then train the best spec")
+    p.add_argument("spec", metavar="SPEC", help="the spec file (YAML), with a search: section")
+    p.add_argument("-o", "--output", metavar="RUN_DIR", help="default: runs/<name>-tune-<time>/")
+    p.add_argument("--trials", type=int, metavar="N", help="default: search.trials")
+    p.add_argument(
+        "--workers", type=int, default=1, metavar="N",
+        help="local worker processes on the study, one thread each (default 1)",
+    )  # fmt: skip
+    p.add_argument(
+        "--storage", metavar="URL",
+        help="a database shared by workers on many machines: postgresql://..., sqlite:///... "
+        "(default: search.storage, else RUN_DIR/study.journal)",
+    )  # fmt: skip
+    p.add_argument("--resume", action="store_true", help="continue an interrupted search")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # a process of --workers N
+    p.set_defaults(func=cmd_tune)
 
     p = verb("schema", "print the JSON Schema of the spec language")
     p.add_argument("-o", "--output", metavar="FILE", help="write it to FILE, not standard output")

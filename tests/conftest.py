@@ -31,6 +31,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SPECS = REPO_ROOT / "specs"
 EXPORT_ZOO = Path(__file__).resolve().parent / "export_zoo"
+pytest_plugins = ["pg"]  # postgres_url: a throwaway PostgreSQL server (tests/pg.py)
 
 
 def specc(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-VERBS = ["check", "summary", "compile", "train", "export", "predict", "evaluate", "schema"]
+VERBS = ["check", "summary", "compile", "train", "export", "predict", "evaluate", "tune", "schema"]
 FULL = Path("/dev/full")
 
 

@@ -221,6 +221,7 @@ def main() -> int:
     else:  # epoch 0: even an interrupted first epoch can be resumed
         run.checkpoint(epoch, model, optimizer, best, rng, history, refit=refit)
 
+    hook = harness.epoch_hook(args.epoch_hook)  # never stops the run without --epoch-hook
     with run.epochs():  # writes last.pt on the way out, also on nan/inf and interrupts
         # --- the loop: train an epoch, evaluate, keep theta*, checkpoint -----------------
         while refit["phase"] == "train" and epoch < EPOCHS and not best.stop():
@@ -234,6 +235,8 @@ def main() -> int:
             best.update(row[f"val_{MONITOR}"], epoch, model)
             run.checkpoint(epoch, model, optimizer, best, rng, history, epoch == 1, refit=refit)
             harness.progress(row, EPOCHS, history, ("loss", "mae"), args.quiet)
+            if hook(epoch, row):  # --epoch-hook (specc tune's pruner): end training here
+                break
         if best.stop() and refit["phase"] == "train":
             msg = f"early stopping: no improvement in val_{MONITOR} for {PATIENCE} epochs"
             harness.announce(msg, args.quiet)

@@ -203,6 +203,7 @@ def main() -> int:
     else:  # epoch 0: even an interrupted first epoch can be resumed
         run.checkpoint(epoch, model, optimizer, best, rng, history)
 
+    hook = harness.epoch_hook(args.epoch_hook)  # never stops the run without --epoch-hook
     with run.epochs():  # writes last.pt on the way out, also on nan/inf and interrupts
         # --- the loop: train an epoch, evaluate, keep theta*, checkpoint -----------------
         while epoch < EPOCHS and not best.stop():
@@ -216,6 +217,8 @@ def main() -> int:
             best.update(row[f"val_{MONITOR}"], epoch, model)
             run.checkpoint(epoch, model, optimizer, best, rng, history, epoch == 1)
             harness.progress(row, EPOCHS, history, ("loss", "accuracy"), args.quiet)
+            if hook(epoch, row):  # --epoch-hook (specc tune's pruner): end training here
+                break
         if best.stop():
             msg = f"early stopping: no improvement in val_{MONITOR} for {PATIENCE} epochs"
             harness.announce(msg, args.quiet)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
+import importlib.util
 import io
 import json
 import math
@@ -89,13 +90,30 @@ def run_script(main: Callable[[], int], *errors: type[Exception]) -> NoReturn:
 
 
 def parse_args(doc: str) -> argparse.Namespace:
-    """--out RUN_DIR [--resume] [--data PATH] [--quiet]."""
+    """--out RUN_DIR [--resume] [--data PATH] [--quiet] [--epoch-hook FILE.py]."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory")
     parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
     parser.add_argument("--data", metavar="PATH", help="read this data file instead")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.add_argument(
+        "--epoch-hook", metavar="FILE.py", help="call hook(epoch, row) of FILE.py after each epoch"
+    )
     return parser.parse_args()
+
+
+def epoch_hook(path: str | None) -> Callable[[int, dict], bool]:
+    """hook(epoch, row) of the Python file `path`, called after each training epoch with its
+    metrics.csv row; True ends the training phase there, as early stopping would (specc tune's
+    pruner). Without a file: a hook that never stops."""
+    if path is None:
+        return lambda epoch, row: False
+    spec = importlib.util.spec_from_file_location("epoch_hook", path)
+    if spec is None or spec.loader is None or not Path(path).is_file():
+        fail(f"--epoch-hook {path}: not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.hook
 
 
 # --- device, seeds, random states -------------------------------------------------------

@@ -160,6 +160,7 @@ def main() -> int:
     else:  # epoch 0: even an interrupted first epoch can be resumed
         run.checkpoint(epoch, model, optimizer, best, rng, history)
 
+    hook = harness.epoch_hook(args.epoch_hook)  # never stops the run without --epoch-hook
     with run.epochs():  # writes last.pt on the way out, also on nan/inf and interrupts
         # --- the loop: train an epoch, evaluate, keep theta*, checkpoint -----------------
         while epoch < EPOCHS:
@@ -173,6 +174,8 @@ def main() -> int:
             best.update(evaluate(model, x_train, y_train)[MONITOR], epoch, model)
             run.checkpoint(epoch, model, optimizer, best, rng, history, epoch == 1)
             harness.progress(row, EPOCHS, history, ("loss", "mae"), args.quiet)
+            if hook(epoch, row):  # --epoch-hook (specc tune's pruner): end training here
+                break
 
     # --- final weights: the last epoch's ---
     splits_xy = {"train": (x_train, y_train), "val": (x_val, y_val), "test": (x_test, y_test)}

@@ -29,6 +29,7 @@ from specc.analysis.ir import (
     Program,
     RegularizersIR,
     ScheduleIR,
+    TrackingIR,
     TrainingIR,
 )
 from specc.analysis.lints import run_lints
@@ -154,6 +155,7 @@ def build_program(
         loss=loss,
         training=training_ir(spec, model.params),
         onnx_opset=spec.export.onnx.opset if spec.export.onnx is not None else None,
+        tracking=TrackingIR(tensorboard=spec.tracking.tensorboard),
     )
 
 

@@ -659,6 +659,14 @@ class SearchIR:
 
 
 @dataclass(frozen=True)
+class TrackingIR:
+    """Where the per-epoch metrics are copied besides metrics.csv."""
+
+    tensorboard: bool = False
+    """Event files in RUN_DIR/tensorboard/ (tensorboardX)."""
+
+
+@dataclass(frozen=True)
 class Program:
     """Everything codegen needs for one spec."""
 
@@ -680,3 +688,5 @@ class Program:
     """export.onnx.opset, or None when the spec asks for no ONNX file."""
     search: SearchIR | None = None
     """The hyperparameter search, when the spec has one (codegen and `specc train` ignore it)."""
+    tracking: TrackingIR = TrackingIR()
+    """Copies of the metrics for experiment trackers (tracking:)."""

@@ -133,7 +133,7 @@ class Loop:
     condition: str
     lr: str
     after_epoch: tuple[str, ...]
-    """After each epoch's row (the plateau's step)."""
+    """After each epoch's row (the plateau's step, the TensorBoard scalars)."""
     monitored: str
     """The value best.update() gets."""
     stopped_now: str
@@ -232,6 +232,8 @@ class TrainContext:
     """The val metrics on each progress line, as a tuple literal."""
     refit: Refit | None
     final: Final
+    tensorboard: bool
+    """tracking.tensorboard: the TensorBoard writer class, made at the start, closed at the end."""
 
 
 def relative_data_path(path: str, out_dir: Path) -> str:
@@ -590,6 +592,8 @@ def _loop(program: Program, plateau: bool, has_rule: bool) -> Loop:
         init.append("plateau = Plateau()")
         extra.append("plateau=vars(plateau)")
         after.append('plateau.step(row[f"val_{PLATEAU_MONITOR}"])')
+    if program.tracking.tensorboard:
+        after.append("tensorboard.add(row)")
     if refit:
         init.append('refit = {"phase": "train", "epoch": 0, "done": False, "target": math.nan}')
         extra.append("refit=refit")
@@ -682,9 +686,10 @@ def _final(program: Program) -> Final:
     )
 
 
-def _imports(functional: bool) -> tuple[str, ...]:
+def _imports(functional: bool, tensorboard: bool) -> tuple[str, ...]:
     """train.py's imports: the standard library, harness and torch, then data and model."""
-    lines = ["import copy", "import math", "import time", "", "import harness", "import torch"]
+    lines = ["import copy", "import math", *(["import os"] if tensorboard else []), "import time"]
+    lines += ["", "import harness", "import torch"]
     lines += ["import torch.nn.functional as F"] if functional else []
     lines += ["from data import DataError, load", "from model import build_model"]
     return tuple(lines)
@@ -735,6 +740,9 @@ def train_context(program: Program, out_dir: Path) -> TrainContext:
     early = training.early
     shown = ["loss", program.metrics[1], early.metric if early is not None else "loss"]
     normalize = program.model.normalize != "none"
+    requirements = REQUIREMENTS[data.kind]
+    if program.tracking.tensorboard:
+        requirements += " and tensorboardX"
     return TrainContext(
         title=_title(program),
         name=program.name,
@@ -746,8 +754,8 @@ def train_context(program: Program, out_dir: Path) -> TrainContext:
         data_file=data_file,
         stratify=data.stratify,
         data_constants=_data_constants(program, data_file),
-        requirements=REQUIREMENTS[data.kind],
-        imports=_imports(functional),
+        requirements=requirements,
+        imports=_imports(functional, program.tracking.tensorboard),
         constants=tuple(g for g in groups if g.constants),
         smoothing=smoothing,
         loss=loss_code,
@@ -774,4 +782,5 @@ def train_context(program: Program, out_dir: Path) -> TrainContext:
         shown=py(tuple(dict.fromkeys(shown))),
         refit=_refit(program, plateau, lr_rule is not None),
         final=_final(program),
+        tensorboard=program.tracking.tensorboard,
     )  # fmt: skip

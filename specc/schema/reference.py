@@ -46,6 +46,7 @@ from specc.schema.spec import (
     Split,
     StepSchedule,
     Stopping,
+    Tracking,
     Training,
 )
 
@@ -106,13 +107,14 @@ SECTIONS: list[tuple[str, list[tuple[str, object]]]] = [
         ],
     ),
     (
-        "training, stopping, export",
+        "training, stopping, export, tracking",
         [
             ("training", Training),
             ("stopping", Stopping),
             ("stopping.early", EarlyStopping),
             ("export", Export),
             ("export.onnx", Onnx),
+            ("tracking", Tracking),
         ],
     ),
     (

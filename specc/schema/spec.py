@@ -456,6 +456,14 @@ class Export(Strict):
     """When present, `specc train` also writes model.onnx."""
 
 
+class Tracking(Strict):
+    """Experiment tracking: copies of the per-epoch metrics for the tools people compare runs in."""
+
+    tensorboard: Bool = False
+    """Also write each epoch's metrics.csv values (train_loss, val_*, lr; step = epoch) as
+    TensorBoard scalars to RUN_DIR/tensorboard/ (needs tensorboardX, in `specc[train]`)."""
+
+
 # --- the spec ---------------------------------------------------------------------------
 
 
@@ -488,6 +496,8 @@ class Spec(Strict):
     """Early stopping and refit."""
     export: Export = Export()
     """Deployment artefacts."""
+    tracking: Tracking = Tracking()
+    """Copies of the training metrics for experiment trackers (TensorBoard)."""
     search: Search | None = None
     """A hyperparameter search over this spec, run by `specc tune`; `specc train` ignores it
     and trains the values written above."""
