@@ -9,6 +9,8 @@ INPUT_SHAPE = (30,)
 """Shape of one example, without the batch axis."""
 OUTPUT_UNITS = 1
 """Width of the output unit."""
+OUTPUT_ACTIVATION = "sigmoid"
+"""The output unit's activation, applied by `predict` (the exported graph), not by `forward`."""
 
 
 class Standardize(nn.Module):

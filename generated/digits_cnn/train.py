@@ -19,7 +19,7 @@ import harness
 import torch
 import torch.nn.functional as F
 from data import DataError, load
-from model import build_model
+from model import INPUT_SHAPE, OUTPUT_ACTIVATION, OUTPUT_UNITS, build_model
 
 # -----------------------------------------------------------------------------
 # settings from the spec named above, each with the key it comes from
@@ -30,10 +30,6 @@ SHIFT_PIXELS_0 = 1  # data.augment[0].shift.pixels
 
 # model (recorded in summary.json)
 TASK = "multiclass"  # output.activation and output.units
-INPUT_SHAPE = (1, 8, 8)  # input.shape
-OUTPUT_UNITS = 10  # output.units
-OUTPUT_ACTIVATION = "softmax"  # output.activation
-CLASS_NAME = "DigitsCnn"  # name, as the model's class
 METRICS = ("loss", "accuracy")  # the task's metrics, loss first
 
 # optimizer
@@ -183,7 +179,7 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[s
 
 def main() -> int:
     args = harness.parse_args(__doc__)
-    run = harness.RunDir(args.out, METRICS, args.quiet)
+    run = harness.RunDir(args.out, METRICS, args.quiet, args.epoch_hook)
     torch.set_num_threads(THREADS)
     device = harness.pick_device(DEVICE)
     harness.seed_everything(SEED)
@@ -203,7 +199,6 @@ def main() -> int:
     else:  # epoch 0: even an interrupted first epoch can be resumed
         run.checkpoint(epoch, model, optimizer, best, rng, history)
 
-    hook = harness.epoch_hook(args.epoch_hook)  # never stops the run without --epoch-hook
     with run.epochs():  # writes last.pt on the way out, also on nan/inf and interrupts
         # --- the loop: train an epoch, evaluate, keep theta*, checkpoint -----------------
         while epoch < EPOCHS and not best.stop():
@@ -217,7 +212,7 @@ def main() -> int:
             best.update(row[f"val_{MONITOR}"], epoch, model)
             run.checkpoint(epoch, model, optimizer, best, rng, history, epoch == 1)
             harness.progress(row, EPOCHS, history, ("loss", "accuracy"), args.quiet)
-            if hook(epoch, row):  # --epoch-hook (specc tune's pruner): end training here
+            if run.hook(epoch, row):  # --epoch-hook (specc tune's pruner): end training here
                 break
         if best.stop():
             msg = f"early stopping: no improvement in val_{MONITOR} for {PATIENCE} epochs"
@@ -239,7 +234,7 @@ def main() -> int:
         "input_shape": list(INPUT_SHAPE),
         "output_units": OUTPUT_UNITS,
         "output_activation": OUTPUT_ACTIVATION,
-        "class_name": CLASS_NAME,
+        "class_name": type(model).__name__,
     }
     run.plot_curves(history, METRICS[1], best.epoch, None, "digits_cnn")
     why = "early stopping" if best.stop() else "training.epochs reached"

@@ -269,8 +269,11 @@ class RunDir:
     CHECKPOINT_SECONDS while training, and always at the start, at the end, on an interrupt
     and when the loss stops being finite."""
 
-    def __init__(self, out: str, metrics: tuple[str, ...], quiet: bool) -> None:
+    def __init__(
+        self, out: str, metrics: tuple[str, ...], quiet: bool, hook: str | None = None
+    ) -> None:
         self.out = Path(out)
+        self.hook = epoch_hook(hook)  # never stops the run without --epoch-hook
         self.out.mkdir(parents=True, exist_ok=True)
         self.metrics, self.quiet = metrics, quiet
         self.started = time.perf_counter()

@@ -8,6 +8,8 @@ INPUT_SHAPE = (64,)
 """Shape of one example, without the batch axis."""
 OUTPUT_UNITS = 10
 """Width of the output unit."""
+OUTPUT_ACTIVATION = "softmax"
+"""The output unit's activation, applied by `predict` (the exported graph), not by `forward`."""
 
 
 class Standardize(nn.Module):

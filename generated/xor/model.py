@@ -8,6 +8,8 @@ INPUT_SHAPE = (2,)
 """Shape of one example, without the batch axis."""
 OUTPUT_UNITS = 1
 """Width of the output unit."""
+OUTPUT_ACTIVATION = "linear"
+"""The output unit's activation, applied by `predict` (the exported graph), not by `forward`."""
 
 
 class Xor(nn.Module):

@@ -18,7 +18,7 @@ import time
 import harness
 import torch
 from data import DataError, load
-from model import build_model
+from model import INPUT_SHAPE, OUTPUT_ACTIVATION, OUTPUT_UNITS, build_model
 
 # -----------------------------------------------------------------------------
 # settings from the spec named above, each with the key it comes from
@@ -28,10 +28,6 @@ BATCH_SIZE = 4  # training.batch_size
 
 # model (recorded in summary.json)
 TASK = "regression"  # output.activation and output.units
-INPUT_SHAPE = (2,)  # input.shape
-OUTPUT_UNITS = 1  # output.units
-OUTPUT_ACTIVATION = "linear"  # output.activation
-CLASS_NAME = "Xor"  # name, as the model's class
 METRICS = ("loss", "mae", "rmse", "r2")  # the task's metrics, loss first
 
 # optimizer
@@ -141,7 +137,7 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[s
 
 def main() -> int:
     args = harness.parse_args(__doc__)
-    run = harness.RunDir(args.out, METRICS, args.quiet)
+    run = harness.RunDir(args.out, METRICS, args.quiet, args.epoch_hook)
     torch.set_num_threads(THREADS)
     device = harness.pick_device(DEVICE)
     harness.seed_everything(SEED)
@@ -160,7 +156,6 @@ def main() -> int:
     else:  # epoch 0: even an interrupted first epoch can be resumed
         run.checkpoint(epoch, model, optimizer, best, rng, history)
 
-    hook = harness.epoch_hook(args.epoch_hook)  # never stops the run without --epoch-hook
     with run.epochs():  # writes last.pt on the way out, also on nan/inf and interrupts
         # --- the loop: train an epoch, evaluate, keep theta*, checkpoint -----------------
         while epoch < EPOCHS:
@@ -174,7 +169,7 @@ def main() -> int:
             best.update(evaluate(model, x_train, y_train)[MONITOR], epoch, model)
             run.checkpoint(epoch, model, optimizer, best, rng, history, epoch == 1)
             harness.progress(row, EPOCHS, history, ("loss", "mae"), args.quiet)
-            if hook(epoch, row):  # --epoch-hook (specc tune's pruner): end training here
+            if run.hook(epoch, row):  # --epoch-hook (specc tune's pruner): end training here
                 break
 
     # --- final weights: the last epoch's ---
@@ -192,7 +187,7 @@ def main() -> int:
         "input_shape": list(INPUT_SHAPE),
         "output_units": OUTPUT_UNITS,
         "output_activation": OUTPUT_ACTIVATION,
-        "class_name": CLASS_NAME,
+        "class_name": type(model).__name__,
     }
     run.plot_curves(history, METRICS[1], best.epoch, None, "xor")
     run.finish(model, summary, "training.epochs reached")

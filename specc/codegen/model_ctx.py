@@ -100,6 +100,7 @@ class ModelCode:
     build_docstring: str
     input_shape: str
     output_units: str
+    output_activation: str
 
 
 @dataclass
@@ -715,4 +716,5 @@ def model_context(program: Program) -> ModelCode:
         ),
         input_shape=tuple_repr(model.input_shape),
         output_units=str(units),
+        output_activation=py(model.output_activation),
     )

@@ -691,7 +691,10 @@ def _imports(functional: bool, tensorboard: bool) -> tuple[str, ...]:
     lines = ["import copy", "import math", *(["import os"] if tensorboard else []), "import time"]
     lines += ["", "import harness", "import torch"]
     lines += ["import torch.nn.functional as F"] if functional else []
-    lines += ["from data import DataError, load", "from model import build_model"]
+    lines += [
+        "from data import DataError, load",
+        "from model import INPUT_SHAPE, OUTPUT_ACTIVATION, OUTPUT_UNITS, build_model",
+    ]
     return tuple(lines)
 
 
@@ -712,10 +715,6 @@ def train_context(program: Program, out_dir: Path) -> TrainContext:
     plateau = training.schedule.name == "plateau"
     model_group = [
         Constant("TASK", py(program.task), "output.activation and output.units"),
-        Constant("INPUT_SHAPE", py(list(program.model.input_shape)), "input.shape"),
-        Constant("OUTPUT_UNITS", py(program.model.output_units), "output.units"),
-        Constant("OUTPUT_ACTIVATION", py(program.model.output_activation), "output.activation"),
-        Constant("CLASS_NAME", py(program.model.class_name), "name, as the model's class"),
         Constant("METRICS", py(list(program.metrics)), "the task's metrics, loss first"),
     ]
     system_group = [
