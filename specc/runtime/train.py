@@ -131,9 +131,10 @@ def _target_problem(out: Path, resume: bool) -> str | None:
     return None
 
 
-def _lock(out: Path) -> Any:
+def lock_run_dir(out: Path) -> Any:
     """An exclusive lock on out/.lock, held while the returned file stays open (to the end of
-    `specc train`); None when another `specc train` holds it. OSError when it cannot be made."""
+    `specc train` or `specc tune`); None when another process holds it. OSError when it cannot
+    be made."""
     handle = open(out / ".lock", "a")  # noqa: SIM115 - held for the whole run
     if fcntl is not None:
         try:
@@ -235,7 +236,7 @@ def run_train(
         # stranger's; then check it again, now that no other specc train can change it
         if (out / ".lock").is_file() or not _target_problem(out, resume):
             out.mkdir(parents=True, exist_ok=True)
-            lock = _lock(out)
+            lock = lock_run_dir(out)
             if lock is None:
                 _error(f"{out} is in use by another specc train; wait for it, or pick another -o")
                 return EXIT_USAGE

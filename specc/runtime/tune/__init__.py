@@ -21,13 +21,9 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
-try:
-    import fcntl
-except ImportError:  # Windows: no run-directory lock
-    fcntl = None  # type: ignore[assignment]
-
 from specc.diagnostics import render_text
 from specc.exitcodes import EXIT_ERRORS, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError
+from specc.runtime.train import lock_run_dir
 
 STATE_FILE = "tune.json"
 JOURNAL = "study.journal"
@@ -54,19 +50,6 @@ def _fingerprint(resolved: dict[str, Any]) -> str:
     search = {k: v for k, v in (resolved.get("search") or {}).items() if k not in ("trials",)}
     search.pop("storage", None)
     return json.dumps({**resolved, "search": search}, sort_keys=True, default=str)
-
-
-def _lock(out: Path) -> Any:
-    """An exclusive lock on RUN_DIR/.lock, held to the end of `specc tune`; None when another
-    tune process holds it."""
-    handle = open(out / ".lock", "a")  # noqa: SIM115 - held for the whole search
-    if fcntl is not None:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            return None
-    return handle
 
 
 def run_tune(
@@ -138,7 +121,7 @@ def run_tune(
         _error(f"{out} already exists and is not empty; pick another -o, or add --resume")
         return EXIT_USAGE
     out.mkdir(parents=True, exist_ok=True)
-    lock = _lock(out)
+    lock = lock_run_dir(out)  # held to the end of `specc tune`
     if lock is None:
         _error(f"{out} is in use by another specc tune; wait for it, or pick another -o")
         return EXIT_USAGE
