@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from specc.analysis.blocks import Site
+from specc.analysis.blocks import Site, all_blocks
 from specc.analysis.datasets import SKLEARN
 from specc.analysis.environment import torch_has_cuda, torch_version
 from specc.analysis.ir import LossName, Task
@@ -244,6 +244,19 @@ def _batch_size(ctx: Context) -> list[Finding]:
     return [warning(("training", "batch_size"), "batch-exceeds-data", msg, hint)]
 
 
+def _batchnorm_batch(ctx: Context) -> list[Finding]:
+    """Batch norm normalises each minibatch by its own statistics: one row has no variance."""
+    if ctx.spec.training.batch_size > 1:
+        return []
+    norms = [s for block in all_blocks(ctx.spec.layers) for s in block if s.kind == "batchnorm"]
+    if not norms:
+        return []
+    where = ".".join(map(str, norms[0].path))
+    msg = f"batch_size 1 with batch norm ({where}): a one-row minibatch has no batch statistics"
+    hint = "use a batch_size of at least 2 (e.g. 32), or layernorm instead of batchnorm"
+    return [error(("training", "batch_size"), "batchnorm-needs-batch", msg, hint)]
+
+
 def _cuda_device(ctx: Context) -> list[Finding]:
     """`device: cuda` with a CPU-only torch cannot train (checked without importing torch)."""
     if ctx.spec.training.device != "cuda" or torch_has_cuda() is not False:
@@ -328,6 +341,12 @@ CROSS_RULES: tuple[Rule, ...] = (
         "each target and feature column is named once",
         reads("data"),
         _duplicate_columns,
+    ),
+    Rule(
+        "batchnorm-needs-batch",
+        "batch norm needs minibatches of at least 2 rows",
+        reads("layers", "training"),
+        _batchnorm_batch,
     ),
     Rule(
         "batch-exceeds-data",
