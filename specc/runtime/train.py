@@ -194,7 +194,7 @@ def resume_problem(saved: Path, resolved: dict[str, Any]) -> str | None:
 
 
 def _export(run_dir: Path, opset: int) -> int:
-    """Write run_dir/model.onnx with the export engineer's export_run, when it exists."""
+    """Write run_dir/model.onnx with specc.runtime.export (absent from a build without it)."""
     try:
         from specc.runtime.export import export_run
     except ImportError:
