@@ -13,6 +13,7 @@ import difflib
 import importlib.util
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -498,6 +499,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"specc {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not break the exit
         print(f"specc {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # `specc check ... | head`: the reader left; say nothing more
