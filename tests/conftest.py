@@ -75,6 +75,8 @@ def build_untrained_run(spec: Path, run_dir: Path, *overrides: str, seed: int = 
     model = module.build_model()
     if hasattr(model, "normalize") and hasattr(model.normalize, "fit"):
         model.normalize.fit(torch.from_numpy(splits.x_train))
+    if hasattr(model, "normalize_target"):  # data.normalize_target: the training split's scale
+        model.normalize_target.fit(torch.from_numpy(splits.y_train))
     for layer in model.modules():  # statistics a trained model would have, not 0 and 1
         if isinstance(layer, torch.nn.modules.batchnorm._BatchNorm):
             layer.running_mean.uniform_(-0.5, 0.5)

@@ -63,6 +63,8 @@ def test_every_code_has_a_case_and_docs() -> None:
     documented = set(re.findall(r"^### `([a-z0-9-]+)`", DOCS.read_text(), re.MULTILINE))
     assert seen - documented == set(), "codes without a section in docs/diagnostics.md"
     assert documented - seen == MACHINE_CODES, "documented codes without a case folder"
+    indexed = re.findall(r"^\| \[`([a-z0-9-]+)`\]\(#\1\)", DOCS.read_text(), re.MULTILINE)
+    assert sorted(indexed) == sorted(documented), "the index table lists every section once"
 
 
 def test_case_names_are_unique_specs() -> None:

@@ -48,6 +48,13 @@ def test_train_uses_only_what_harness_defines(folder):
     defines no module constant it never reads."""
     harness = ast.parse((folder / "harness.py").read_text(encoding="utf-8"))
     defined = {n.name for n in harness.body if isinstance(n, ast.FunctionDef | ast.ClassDef)}
+    defined |= {
+        t.id
+        for n in harness.body
+        if isinstance(n, ast.Assign)
+        for t in n.targets
+        if isinstance(t, ast.Name)
+    }
     train_text = (folder / "train.py").read_text(encoding="utf-8")
     train = ast.parse(train_text)
     used = {

@@ -236,8 +236,11 @@ def save(obj: object, path: Path) -> None:
 
 
 def write_metrics(path: Path, history: list[dict], metrics: tuple[str, ...]) -> None:
-    """metrics.csv: epoch, train_loss, val_<metric>..., lr, seconds."""
-    columns = ["epoch", "train_loss", *(f"val_{name}" for name in metrics), "lr", "seconds"]
+    """metrics.csv: epoch, train_loss, val_<metric>..., the columns a spec's own training terms
+    add to the rows (multitask heads, ...) in row order, lr, seconds."""
+    columns = ["epoch", "train_loss", *(f"val_{name}" for name in metrics)]
+    columns += [c for c in (history[0] if history else {}) if c not in {*columns, "lr", "seconds"}]
+    columns += ["lr", "seconds"]
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(columns)

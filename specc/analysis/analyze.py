@@ -9,15 +9,26 @@ so a schema error in one section does not hide what the valid sections show.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path as FsPath
 from typing import Any, NamedTuple
 
 from pydantic import TypeAdapter
 
-from specc.analysis import rules
+from specc.analysis import rules, sharing
+from specc.analysis.adversarial import ADVERSARIAL_RULES, adversarial_ir
 from specc.analysis.blocks import all_blocks, sites_of
 from specc.analysis.datasets import check_data, data_ir
+from specc.analysis.ensemble import ENSEMBLE_RULES, ensemble_ir
 from specc.analysis.export_lints import export_lints
+from specc.analysis.heads import (
+    HeadShapes,
+    check_head_data,
+    check_head_ensemble,
+    check_head_rules,
+    heads_ir,
+    infer_heads,
+)
 from specc.analysis.ir import (
     OPTIMIZER_OPTIONS,
     SCHEDULE_OPTIONS,
@@ -66,8 +77,14 @@ PASSES: tuple[Pass, ...] = (
     Pass(reads("output", "loss"), lambda ctx: rules.check_loss(ctx.spec)),
     Pass(reads("output", "loss"), lambda ctx: rules.check_label_smoothing(ctx.spec)),
     Pass(reads("layers"), _layer_rules),
-    Pass(reads("data", "input", "output"), lambda ctx: check_data(ctx.spec, ctx.spec_dir)),
+    # heads: their targets are left out of the default features, so the data needs them valid
+    Pass(reads("data", "input", "output", "heads"), lambda ctx: check_data(ctx.spec, ctx.spec_dir)),
+    Pass(reads("heads"), check_head_rules),
+    Pass(reads("data", "heads"), check_head_data),
+    Pass(reads("heads", "ensemble"), check_head_ensemble),
     *(Pass(r.inputs, r.check) for r in rules.CROSS_RULES),
+    *(Pass(r.inputs, r.check) for r in ENSEMBLE_RULES),
+    *(Pass(r.inputs, r.check) for r in ADVERSARIAL_RULES),
 )
 """Passes that only find problems (shapes, which also build the model, run beside them)."""
 
@@ -95,12 +112,21 @@ def analyze(
     if valid >= SHAPE_INPUTS:
         shapes, more = infer_shapes(spec)
         found += more
+    head_shapes: HeadShapes | None = {} if not spec.heads else None  # branches off the trunk
+    if shapes is not None and spec.heads and "heads" in valid:
+        head_shapes, more = infer_heads(spec, shapes[1].in_shape)
+        found += more
+    found += _sharing(spec, valid, shapes)
     found += run_lints(spec, valid)
     diags = [to_diagnostic(f, tree, file) for f in found]
     complete = valid >= EVERY_SECTION
     if not complete or rule is None or shapes is None or any(f.severity == "error" for f in found):
         return None, diags
     program = build_program(spec, file, FsPath(spec_dir), rule, build_model(spec, *shapes))
+    if head_shapes:  # the module's parameters are the heads' too (summary.json's params)
+        heads = heads_ir(spec, head_shapes, loss_ir)
+        model = replace(program.model, params=program.model.params + sum(h.params for h in heads))
+        program = replace(program, heads=heads, model=model)
     # what will not export needs the resolved program (its parameter count)
     diags += [to_diagnostic(f, tree, file) for f in export_lints(program)]
     return program, diags
@@ -120,8 +146,22 @@ def infer_shapes(
     return (layers, output), found + more
 
 
+def _sharing(
+    spec: Spec, valid: frozenset[str], shapes: tuple[tuple[LayerIR, ...], LayerIR] | None
+) -> list[Finding]:
+    """Layer names, `share:` and `regularizers.tie` (shapes once the names are sound)."""
+    if "layers" not in valid:
+        return []
+    with_tie = "regularizers" in valid
+    found = sharing.check_names(spec, with_tie)
+    if shapes is not None and not any(f.severity == "error" for f in found):
+        found += sharing.check_shapes(spec, shapes[0], with_tie)
+    return found
+
+
 def build_model(spec: Spec, layers: tuple[LayerIR, ...], output: LayerIR) -> ModelIR:
-    """The model's IR from its inferred layers and output unit."""
+    """The model's IR from its inferred layers and output unit (shared weights resolved)."""
+    layers, ties = sharing.resolve(spec, layers)
     return ModelIR(
         class_name=class_name(spec.name),
         input_shape=tuple(spec.input.shape),
@@ -132,6 +172,8 @@ def build_model(spec: Spec, layers: tuple[LayerIR, ...], output: LayerIR) -> Mod
         bias_init=spec.init.bias,
         params=sum(layer.params for layer in layers) + output.params,
         weights_scheme=spec.init.weights,
+        ties=ties,
+        normalize_target=spec.data.normalize_target,
     )
 
 
@@ -156,6 +198,7 @@ def build_program(
         training=training_ir(spec, model.params),
         onnx_opset=spec.export.onnx.opset if spec.export.onnx is not None else None,
         tracking=TrackingIR(tensorboard=spec.tracking.tensorboard),
+        ensemble=ensemble_ir(spec),
     )
 
 
@@ -224,6 +267,7 @@ def regularizers_ir(spec: Spec) -> RegularizersIR:
         input_noise=reg.input_noise,
         weight_noise=reg.weight_noise,
         gradient_clip=reg.gradient_clip,
+        adversarial=adversarial_ir(reg.adversarial),
     )
 
 

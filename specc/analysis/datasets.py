@@ -266,7 +266,10 @@ def _check_table(cols: Columns, spec: Any) -> list[Finding]:
             found.append(error(("data", "source"), "data-file-unreadable", msg, hint))
     if found:
         return found
-    n_features = len(data.features) if data.features is not None else len(cols.names) - len(targets)
+    # the default features leave out the target columns and the heads' targets (heads:)
+    heads = {h.target for h in spec.heads.values()} & set(cols.names) - set(targets)
+    default = len(cols.names) - len(targets) - len(heads)
+    n_features = len(data.features) if data.features is not None else default
     found += _input_count(f"'{data.source}'", n_features, spec, "feature column")
     return found + _target_count(len(targets), spec)
 

@@ -269,6 +269,36 @@ class LayerIR:
     resolved from init.weights (auto picks by the activation that follows)."""
     children: tuple[LayerIR, ...] = ()
     """Inner layers of a residual block."""
+    name: str | None = None
+    """The spec's `name` of the layer, when it has one."""
+    shares: SharedWeightIR | None = None
+    """The weight this layer uses instead of one of its own (`share:`); None: its own."""
+
+
+@dataclass(frozen=True)
+class SharedWeightIR:
+    """Parameter sharing: the layer's weight is the tensor of another (earlier) layer."""
+
+    owner: tuple[str, ...]
+    """Attribute path from the model to the layer that holds the tensor (`('dense1',)`,
+    `('res1', 'dense2')`), the end of any chain of shares."""
+    name: str
+    """The `name` of that layer (for comments and the summary)."""
+    transpose: bool
+    """The layer uses the owner's stored tensor transposed (transposes along a chain cancel)."""
+
+
+@dataclass(frozen=True)
+class TieIR:
+    """Parameter tying (regularizers.tie[i]): alpha/2 · ‖W_a − W_b‖² on two layers' weights."""
+
+    names: tuple[str, str]
+    paths: tuple[tuple[str, ...], tuple[str, ...]]
+    """Attribute paths from the model to the two layers (whose `.weight` is tied)."""
+    transposed: tuple[bool, bool]
+    """Whether each layer uses its stored weight transposed (a transposed share), so that the
+    matrices compare as the layers use them."""
+    alpha: float
 
 
 @dataclass(frozen=True)
@@ -289,6 +319,11 @@ class ModelIR:
     """Total trainable parameters (normalisation statistics are buffers, not parameters)."""
     weights_scheme: str
     """init.weights as the spec gives it (auto, he_normal, ...), for model.py's docstring."""
+    ties: tuple[TieIR, ...] = ()
+    """regularizers.tie in the spec's order (the model lists the tied weight pairs)."""
+    normalize_target: Literal["none", "standard"] = "none"
+    """data.normalize_target (regression only): `standard` gives the model a target scaler whose
+    mean/std buffers `predict` uses to un-standardise its outputs (z · std + mean)."""
 
     @property
     def output_units(self) -> int:
@@ -542,6 +577,17 @@ def _check_options(name: str, options: object, table: dict[str, type]) -> None:
 
 
 @dataclass(frozen=True)
+class AdversarialIR:
+    """FGSM adversarial training: x~ = x + epsilon * sign(grad_x J) on the normalised input,
+    training loss (1 - weight) * J(x) + weight * J(x~)."""
+
+    method: Literal["fgsm"]
+    epsilon: float
+    """In normalised input units (after the in-model normaliser)."""
+    weight: float
+
+
+@dataclass(frozen=True)
 class RegularizersIR:
     """Penalties on weights only, constraints and noise; 0 means off for the rates, None for
     the bounds."""
@@ -555,6 +601,8 @@ class RegularizersIR:
     input_noise: float = 0.0
     weight_noise: float = 0.0
     gradient_clip: float | None = None
+    adversarial: AdversarialIR | None = None
+    """FGSM adversarial training; None: off."""
 
 
 @dataclass(frozen=True)
@@ -659,6 +707,41 @@ class SearchIR:
 
 
 @dataclass(frozen=True)
+class EnsembleIR:
+    """Bagging (ensemble:): how many members, whether each trains on a bootstrap sample, and
+    how they vote."""
+
+    members: int
+    bootstrap: bool
+    vote: Literal["soft", "hard"]
+
+
+@dataclass(frozen=True)
+class HeadIR:
+    """A multitask head (heads.<name>): a branch off the shared layers with its own target
+    column, layers, output unit, loss and weight; trained, never exported."""
+
+    name: str
+    """The head's key in the spec (a lower-case identifier), used in metric names."""
+    ident: str
+    """The attribute of the head's module in the model (`head_mass`)."""
+    class_name: str
+    """The class of that module (`MassHead`)."""
+    target: str
+    """The data column of its targets."""
+    task: Task
+    metrics: tuple[str, ...]
+    """The head task's metrics without prefix, loss first."""
+    layers: tuple[LayerIR, ...]
+    output: LayerIR
+    output_activation: Literal["linear", "sigmoid", "softmax"]
+    loss: LossIR
+    weight: float
+    params: int
+    """Trainable parameters of the head's layers and output unit."""
+
+
+@dataclass(frozen=True)
 class TrackingIR:
     """Where the per-epoch metrics are copied besides metrics.csv."""
 
@@ -690,3 +773,7 @@ class Program:
     """The hyperparameter search, when the spec has one (codegen and `specc train` ignore it)."""
     tracking: TrackingIR = TrackingIR()
     """Copies of the metrics for experiment trackers (tracking:)."""
+    ensemble: EnsembleIR | None = None
+    """Bagging, when the spec has `ensemble:` (train.py gains --member K)."""
+    heads: tuple[HeadIR, ...] = ()
+    """Multitask heads (heads:), in the spec's order; empty without them."""

@@ -12,6 +12,7 @@ from specc.analysis.environment import torch_has_cuda, torch_version
 from specc.analysis.ir import LossName, Task
 from specc.analysis.report import Finding, Path, error, plural, warning
 from specc.analysis.shapes import pair, pool_geometry
+from specc.analysis.target_norm import check_huber_delta, check_normalize_target
 from specc.diagnostics import did_you_mean
 
 # --- the output unit and its losses (contract §1) -----------------------------------------
@@ -115,11 +116,19 @@ def check_label_smoothing(spec: Any) -> list[Finding]:
     return [error(("loss", "label_smoothing"), "label-smoothing-too-large", msg, hint)]
 
 
-def check_monitor(monitor: str, task: Task, path: Path) -> list[Finding]:
-    """`unknown-monitor` when the metric is not val_loss or a val_ metric of the task."""
+def check_monitor(monitor: str, task: Task, path: Path, adversarial: bool = False) -> list[Finding]:
+    """`unknown-monitor` when the metric is not val_loss or a val_ metric of the task (with
+    regularizers.adversarial also val_adv_loss or a val_adv_ metric)."""
     allowed = [f"val_{m}" for m in METRICS[task]]
-    if monitor in allowed:
+    attacked = [f"val_adv_{m}" for m in METRICS[task]]  # the FGSM-attacked validation split
+    if monitor in allowed or (adversarial and monitor in attacked):
         return []
+    if monitor in attacked:
+        msg = f"monitor '{monitor}' exists only with adversarial training, which is off"
+        turn_on = "add regularizers: {adversarial: {method: fgsm, epsilon: 0.1, weight: 0.5}}"
+        clean = f"or monitor {monitor.replace('adv_', '')} (the clean validation split)"
+        return [error(path, "unknown-monitor", msg, turn_on, clean)]
+    allowed += attacked if adversarial else []
     msg = f"unknown monitor '{monitor}' for a {task} model"
     hint = did_you_mean(monitor, allowed)
     return [error(path, "unknown-monitor", msg, hint, f"expected one of: {', '.join(allowed)}")]
@@ -127,7 +136,7 @@ def check_monitor(monitor: str, task: Task, path: Path) -> list[Finding]:
 
 def monitor_mode(monitor: str) -> str:
     """'min' or 'max' for a `val_<metric>` name."""
-    return MODES[monitor.removeprefix("val_")]
+    return MODES[monitor.removeprefix("val_").removeprefix("adv_")]
 
 
 # --- cross-field rules --------------------------------------------------------------------
@@ -163,13 +172,14 @@ def _monitors(ctx: Context) -> list[Finding]:
     spec, found = ctx.spec, []
     if ctx.task is None:
         return []
+    adversarial = spec.regularizers.adversarial is not None
     if spec.stopping.early is not None:
         found += check_monitor(
-            spec.stopping.early.monitor, ctx.task, ("stopping", "early", "monitor")
+            spec.stopping.early.monitor, ctx.task, ("stopping", "early", "monitor"), adversarial
         )
     if spec.optimizer.schedule.name == "plateau":
         path = ("optimizer", "schedule", "monitor")
-        found += check_monitor(spec.optimizer.schedule.monitor, ctx.task, path)
+        found += check_monitor(spec.optimizer.schedule.monitor, ctx.task, path, adversarial)
     return found
 
 
@@ -308,7 +318,7 @@ CROSS_RULES: tuple[Rule, ...] = (
     Rule(
         "unknown-monitor",
         "monitored metrics exist for the task",
-        reads("output", "stopping", "optimizer"),
+        reads("output", "stopping", "optimizer", "regularizers"),
         _monitors,
     ),
     Rule("refit-needs-early-stopping", "refit needs stopping.early", reads("stopping"), _refit),
@@ -353,6 +363,18 @@ CROSS_RULES: tuple[Rule, ...] = (
         "batches smaller than the training split",
         reads("data", "training"),
         _batch_size,
+    ),
+    Rule(
+        "normalize-target-needs-regression",
+        "data.normalize_target applies to regression (linear output) only",
+        reads("data", "output"),
+        check_normalize_target,
+    ),
+    Rule(
+        "huber-delta-standardised",
+        "a Huber delta above 3 σ on standardised targets acts as mse",
+        reads("data", "loss"),
+        check_huber_delta,
     ),
 )
 """Rules across sections of the spec."""

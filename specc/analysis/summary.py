@@ -22,11 +22,27 @@ def walk(layers: tuple[LayerIR, ...], depth: int = 0) -> list[tuple[int, LayerIR
 def rows(program: Program) -> list[tuple[str, str, str, str]]:
     """Table rows: hidden layers (children indented), then the output unit."""
     model = program.model
-    entries = [*walk(model.layers), (0, model.output)]
+    entries = [(depth, "", layer) for depth, layer in walk(model.layers)]
+    entries.append((0, "", model.output))
+    for head in program.heads:  # heads: after the main output, named head_<name>.<layer>
+        layers = [*walk(head.layers), (0, head.output)]
+        entries += [(depth, f"{head.ident}.", layer) for depth, layer in layers]
     return [
-        (INDENT * depth + layer.ident, layer.kind, fmt_shape(layer.out_shape), str(layer.params))
-        for depth, layer in entries
+        (
+            INDENT * depth + owner + layer.ident,
+            kind_cell(layer),
+            fmt_shape(layer.out_shape),
+            str(layer.params),
+        )
+        for depth, owner, layer in entries
     ]
+
+
+def kind_cell(layer: LayerIR) -> str:
+    """The type column: the kind, and whose weight a sharing layer uses (counted there)."""
+    if layer.shares is None:
+        return layer.kind
+    return f"{layer.kind} (shares {layer.shares.name}{'.T' if layer.shares.transpose else ''})"
 
 
 def render_summary(program: Program) -> str:

@@ -39,7 +39,10 @@ from specc.analysis.ir import (
 from specc.analysis.kinds import family, kinds_where
 from specc.codegen.literals import docstring, py, py_float
 
-HELPER_ORDER = ("Standardize", "MinMaxScale", "GaussianNoise", "Maxout", "RBF", "SeparableConv2d")
+HELPER_ORDER = (
+    "Standardize", "MinMaxScale", "TargetScale", "GaussianNoise", "Maxout", "RBF",
+    "SeparableConv2d", "TransposedLinear",
+)  # fmt: skip
 """Custom modules model.py may define, in the order they appear in the file."""
 
 TRANSPARENT = kinds_where("transparent")
@@ -76,6 +79,14 @@ class BlockCode:
 
 
 @dataclass(frozen=True)
+class NormalizedForward:
+    """forward_normalized(): the network after the input normaliser, which FGSM attacks."""
+
+    docstring: str
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ModelCode:
     """Everything templates/model.py.j2 places, as ready-made strings."""
 
@@ -101,6 +112,12 @@ class ModelCode:
     input_shape: str
     output_units: str
     output_activation: str
+    forward_normalized: NormalizedForward | None = None
+    """regularizers.adversarial: forward split into the normaliser and forward_normalized."""
+    heads: HeadsCode | None = None
+    """The multitask heads' methods (heads:); None without heads."""
+    tied_weights: tuple[str, ...] = ()
+    """regularizers.tie: the `(W_a, W_b),  # comment` lines of tied_weights(); empty: none."""
 
 
 @dataclass
@@ -113,6 +130,8 @@ class _Collector:
     blocks: list[BlockCode] = field(default_factory=list)
     weights: list[str] = field(default_factory=list)
     reset: list[str] = field(default_factory=list)
+    shares: list[str] = field(default_factory=list)
+    """`self.<sharer>.weight = self.<owner>.weight` lines (share:), run after every module."""
 
 
 # --- small formatting helpers ---------------------------------------------------------------
@@ -317,8 +336,18 @@ class _Emit:
         self.out.reset.append(f"nn.init.constant_({path}, {py_float(self.bias_init)})")
 
     def affine(self, bias: bool) -> None:
-        """The weight and (when the layer has one) the bias of a dense or conv layer."""
-        self.weight("weight")
+        """The weight and (when the layer has one) the bias of a dense or conv layer; a layer
+        that shares another's weight (share:) gets that tensor instead, initialised and
+        penalised once, with its owner."""
+        share = self.layer.shares
+        if share is None:
+            self.weight("weight")
+        else:
+            how = ", transposed" if share.transpose else ""
+            self.out.shares.append(f"# {self.layer.source}: {share.name}'s weight{how}")
+            self.out.shares.append(
+                f"{self.owner}.{self.layer.ident}.weight = self.{'.'.join(share.owner)}.weight"
+            )
         if bias:
             self.bias("bias")
 
@@ -357,7 +386,12 @@ def _dense(e: _Emit) -> None:
     """nn.Linear on the last axis, then the activation."""
     o = e.options(DenseOptions)
     bias = {} if o.bias else {"bias": "False"}
-    e.module(_call("nn.Linear", str(e.layer.in_shape[-1]), str(o.units), **bias))
+    module = "nn.Linear"
+    if e.layer.shares is not None and e.layer.shares.transpose:
+        e.out.helpers.add("TransposedLinear")
+        e.out.functional = True
+        module = "TransposedLinear"
+    e.module(_call(module, str(e.layer.in_shape[-1]), str(o.units), **bias))
     e.affine(o.bias)
     e.forward(f"self.{e.layer.ident}(x)")
 
@@ -648,6 +682,16 @@ def _normalizer(program: Program, out: _Collector) -> str:
     return f"{helper}({tuple_repr(shape)}, dims={tuple_repr(dims)})"
 
 
+def _build_doc(program: Program) -> str:
+    """build_model's docstring: which normalisers to fit before training."""
+    fits = [] if program.model.normalize == "none" else ["model.normalize.fit(x_train)"]
+    if program.model.normalize_target != "none":
+        fits.append("model.normalize_target.fit(y_train)")
+    if not fits:
+        return "A freshly initialised model."
+    return f"A freshly initialised model; call {' and '.join(fits)} before training."
+
+
 def tuple_repr(values: tuple[int, ...]) -> str:
     """`(64,)`, `(1, 8)`: a tuple literal of ints."""
     return py(tuple(int(v) for v in values))
@@ -662,6 +706,111 @@ def _predict(activation: str) -> tuple[str, str]:
     if activation == "sigmoid":
         return docstring("Probabilities: the sigmoid of each logit."), "torch.sigmoid(self(x))"
     return docstring("Predicted values: the raw outputs of the linear output unit."), "self(x)"
+
+
+def _target_scale(program: Program, out: _Collector, init: list[str]) -> tuple[str, str] | None:
+    """data.normalize_target: standard: the target scaler module, and predict's docstring and
+    expression that un-standardise the outputs (None when the spec does not turn it on)."""
+    model = program.model
+    if model.normalize_target == "none":
+        return None
+    out.helpers.add("TargetScale")
+    units = model.output_units
+    init.append(f"self.normalize_target = TargetScale({units})  # data.normalize_target: standard")
+    doc = "Predicted values in the targets' units: the outputs un-standardised, z * std + mean."
+    return docstring(doc), "self.normalize_target(self(x))"
+
+
+@dataclass(frozen=True)
+class HeadsCode:
+    """The methods a model with multitask heads adds: shared() and forward_heads()."""
+
+    shared_docstring: str
+    shared_lines: tuple[str, ...]
+    """Lines of shared(): the hidden layers, then `return x`."""
+    heads_docstring: str
+    heads_lines: tuple[str, ...]
+    """Lines of forward_heads(): one pass through shared(), then every output."""
+
+
+def _heads(program: Program, init: list[str], fwd: list[str], out: _Collector) -> HeadsCode | None:
+    """heads: one module class per head (its layers, then its output unit, like a residual
+    block's class), built on the shared layers' output; None without heads. `fwd` holds the
+    model's forward lines, its last line the main output unit."""
+    if not program.heads:
+        return None
+    model = program.model
+    trunk = model.output.in_shape
+    outputs = []
+    for head in program.heads:
+        layers = (*head.layers, head.output)
+        inner = _Emit(layers, 0, f"self.{head.ident}", [], [], out, model.bias_init)
+        _block(inner)
+        what = "logits" if head.task != "regression" else "outputs"
+        doc = (
+            f"Head {head.name} (heads.{head.name}): the shared layers' output "
+            f"{shape_comment(trunk)} to its {what} {shape_comment(head.output.out_shape)}."
+        )
+        code = BlockCode(
+            head.class_name, docstring(doc, indent=4), tuple(inner.init), tuple(inner.fwd)
+        )
+        out.blocks.append(code)
+        init.append(f"self.{head.ident} = {head.class_name}()  # heads.{head.name}")
+        outputs.append(f"{py(head.name)}: self.{head.ident}(h)")
+    heads_lines = (
+        f"h = self.shared(x)  # {shape_comment(trunk)}",
+        f"return self.output(h), {{{', '.join(outputs)}}}",
+    )
+    return HeadsCode(
+        shared_docstring=docstring(
+            f"Raw inputs {shape_comment(model.input_shape)} to the shared layers' output "
+            f"{shape_comment(trunk)}, which the output unit and every head read."
+        ),
+        shared_lines=(*fwd[:-1], f"return x  # {shape_comment(trunk)}"),
+        heads_docstring=docstring(
+            "Training forward: the main output's logits and each head's, by name, from one pass "
+            "through the shared layers (forward, predict and ONNX give the main output only)."
+        ),
+        heads_lines=heads_lines,
+    )
+
+
+def _forward_normalized(
+    program: Program, fwd: list[str]
+) -> tuple[list[str], NormalizedForward | None]:
+    """With regularizers.adversarial, forward becomes normalize then forward_normalized (the
+    rest of `fwd`), so that the attack perturbs normalised inputs; else `fwd` unchanged."""
+    if program.training.regularizers.adversarial is None:
+        return fwd, None
+    model = program.model
+    out = shape_comment((model.output_units,))
+    kind = "logits" if program.task != "regression" else "outputs"
+    doc = docstring(
+        f"Normalised inputs {shape_comment(model.input_shape)} to {kind} {out}: the network "
+        "after the normaliser, whose inputs adversarial training perturbs."
+    )
+    forward = [f"return self.forward_normalized(self.normalize(x))  # {out}"]
+    return forward, NormalizedForward(doc, tuple(fwd[1:]))
+
+
+def _shares(out: _Collector) -> list[str]:
+    """share: the assignments that make one tensor the weight of several layers."""
+    if not out.shares:
+        return []
+    comment = "# parameter sharing (share:): one tensor, counted, penalised and trained once"
+    return [comment, *out.shares]
+
+
+def _tied_weights(program: Program) -> tuple[str, ...]:
+    """regularizers.tie: one `(W_a, W_b),` line per tie, each matrix as its layer uses it."""
+    lines = []
+    for i, tie in enumerate(program.model.ties):
+        pair = [
+            f"self.{'.'.join(path)}.weight{'.t()' if flip else ''}"
+            for path, flip in zip(tie.paths, tie.transposed, strict=True)
+        ]
+        lines.append(f"({pair[0]}, {pair[1]}),  # regularizers.tie[{i}]: {', '.join(tie.names)}")
+    return tuple(lines)
 
 
 def model_context(program: Program) -> ModelCode:
@@ -679,12 +828,19 @@ def model_context(program: Program) -> ModelCode:
         fwd.append(f"x = self.input_noise(x)  # {shape_comment(model.input_shape)}")
     layers = (*model.layers, model.output)
     _block(_Emit(layers, 0, "self", init, fwd, out, model.bias_init))
+    fwd, normalized = _forward_normalized(program, fwd)
+    heads = _heads(program, init, fwd, out)
+    if heads is not None:  # forward reads the shared layers through shared()
+        fwd = [f"return self.output(self.shared(x))  # {shape_comment(model.output.out_shape)}"]
 
     stdlib = ("import math",) if out.math else ()
     third: tuple[str, ...] = ("import torch", "import torch.nn as nn")
     if out.functional:
         third += ("import torch.nn.functional as F",)
     predict_doc, predict_expr = _predict(model.output_activation)
+    scaled = _target_scale(program, out, init)
+    if scaled is not None:
+        predict_doc, predict_expr = scaled
     summary = " ".join((program.description or "").split()) or f"The {program.name} model."
     units = model.output_units
     return ModelCode(
@@ -694,10 +850,11 @@ def model_context(program: Program) -> ModelCode:
         blocks=tuple(out.blocks),
         class_name=model.class_name,
         class_docstring=docstring(summary, indent=4),
-        init_lines=tuple([*init, "self.reset_parameters()"]),
+        init_lines=tuple([*init, *_shares(out), "self.reset_parameters()"]),
         forward_docstring=docstring(
             f"Raw inputs {shape_comment(model.input_shape)} to "
             f"{'logits' if program.task != 'regression' else 'outputs'} "
+            f"{'' if scaled is None else 'on the standardised target scale '}"
             f"{shape_comment((units,))}; normalisation is inside."
         ),
         forward_lines=tuple(fwd),
@@ -709,12 +866,11 @@ def model_context(program: Program) -> ModelCode:
             f"every bias {py_float(model.bias_init)}."
         ),
         reset_lines=tuple(out.reset),
-        build_docstring=docstring(
-            "A freshly initialised model."
-            if model.normalize == "none"
-            else "A freshly initialised model; call model.normalize.fit(x_train) before training."
-        ),
+        build_docstring=docstring(_build_doc(program)),
         input_shape=tuple_repr(model.input_shape),
         output_units=str(units),
         output_activation=py(model.output_activation),
+        heads=heads,
+        forward_normalized=normalized,
+        tied_weights=_tied_weights(program),
     )

@@ -31,6 +31,8 @@ from specc.analysis.ir import (
     SgdOptions,
     StepScheduleOptions,
 )
+from specc.codegen import heads_ctx
+from specc.codegen.adversarial_ctx import adversarial_constants, step_loss_line
 from specc.codegen.literals import LINE_LENGTH, py, wrap_text
 
 SKLEARN_LOADERS = {
@@ -153,8 +155,11 @@ class Refit:
     announce: str
     """The announcement's expression (an f-string)."""
     lr: str
-    until_target: bool
-    """continue: the phase ends once val_loss falls to the training loss at theta*."""
+    after_optimizer: tuple[str, ...]
+    """After the phase's fresh optimizer (a fresh plateau schedule)."""
+    after_row: tuple[str, ...]
+    """After each refit epoch's row (continue: the phase ends once val_loss falls to the
+    training loss at theta*)."""
 
 
 @dataclass(frozen=True)
@@ -179,6 +184,8 @@ class TrainContext:
 
     title: str
     """First docstring line of train.py (name and description, safe inside triple quotes)."""
+    usage: tuple[str, ...]
+    """The docstring's command line (and for an ensemble member, what it trains)."""
     name: str
     name_literal: str
     """The spec name as a Python literal (the curves' title)."""
@@ -221,12 +228,8 @@ class TrainContext:
     step: Step
     metric_lines: tuple[str, ...]
     """evaluate()'s lines computing the task's metrics from `logits` and `y`."""
-    threads: bool
-    """Whether the code calls torch.set_num_threads (TrainingIR.threads is set)."""
     rng_use: str
     model_comment: str
-    normalize: bool
-    """Whether the model has an input normaliser to fit (model.normalize.fit)."""
     loop: Loop
     shown: str
     """The val metrics on each progress line, as a tuple literal."""
@@ -234,6 +237,180 @@ class TrainContext:
     final: Final
     tensorboard: bool
     """tracking.tensorboard: the TensorBoard writer class, made at the start, closed at the end."""
+    main: Main
+    adversarial: bool = False
+    """regularizers.adversarial: fgsm(), adversarial_loss(), evaluate_adversarial() and the
+    val_adv_* columns (ADV_METRICS)."""
+    ensemble: EnsembleCode | None = None
+    """ensemble: train.py trains one member, chosen by --member K."""
+    seed: str = "SEED"
+    """The seed expression of the run: SEED, or an ensemble member's `seed` (SEED + K)."""
+    heads: heads_ctx.HeadsContext | None = None
+    """heads: their targets, losses, metrics and columns; None without heads."""
+    tie: bool = False
+    """regularizers.tie: tie_penalty() over model.tied_weights(), with TIE_ALPHA."""
+
+
+@dataclass(frozen=True)
+class Main:
+    """main()'s statements that only some specs have (heads, adversarial training, an ensemble
+    member, a target scale), each list at its place in main(), in the order they run."""
+
+    start: tuple[str, ...]
+    """Before the arguments are read (an ensemble member's --member K and seed)."""
+    run_metrics: str
+    """RunDir's metrics: METRICS, with the val_adv_* ones under adversarial training."""
+    setup: tuple[str, ...]
+    """After the run directory is opened (the TensorBoard writer, the thread count)."""
+    fit_model: tuple[str, ...]
+    """After the model is built, before it moves to the device (the input normaliser fitted)."""
+    after_load: tuple[str, ...]
+    """After the splits are read, before they go to the device (the member's resample)."""
+    after_device: tuple[str, ...]
+    """After the splits are on the device (the heads' targets)."""
+    after_model: tuple[str, ...]
+    """After the model is on the device (the target scale fitted, the targets standardised)."""
+    train_returns: str
+    """What train_epoch() returns: the losses, and the heads' training losses with heads."""
+    train_targets: str
+    """train_epoch()'s extra arguments in the loop (the heads' targets), or ''."""
+    refit_targets: str
+    """The same in the refit on train + val."""
+    refit_data: tuple[str, ...]
+    """After x_fit, y_fit are made (the heads' targets on train + val)."""
+    after_eval: tuple[str, ...]
+    """After the validation split's evaluation `val` (the attacked metrics)."""
+    after_row: tuple[str, ...]
+    """After the epoch's `row` is made (the heads' columns)."""
+    splits: tuple[str, ...]
+    """After splits_xy (the out-of-bag rows)."""
+    summary: tuple[str, ...]
+    """Last summary.json entries (the heads', the member's)."""
+    after_summary: tuple[str, ...]
+    """After the summary (every split attacked)."""
+    end: tuple[str, ...]
+    """After the run is finished (the TensorBoard writer closed)."""
+
+
+@dataclass(frozen=True)
+class EnsembleCode:
+    """An ensemble member's pieces of train.py (ensemble:)."""
+
+    bootstrap: bool
+    """Whether the member trains on a bootstrap sample (and reports out-of-bag metrics)."""
+
+
+def _ensemble(program: Program) -> EnsembleCode | None:
+    """The member's pieces of train.py, or None for a single network."""
+    if program.ensemble is None:
+        return None
+    return EnsembleCode(bootstrap=program.ensemble.bootstrap)
+
+
+def _ensemble_constants(program: Program) -> tuple[Constant, ...]:
+    """MEMBERS of an ensemble; none for a single network."""
+    ens = program.ensemble
+    if ens is None:
+        return ()
+    return (Constant("MEMBERS", py(ens.members), "ensemble.members (member K: seed SEED + K)"),)
+
+
+ADV_EVAL = "val.update(evaluate_adversarial(model, x_val, y_val))  # val_adv_*"
+HEAD_ROW = (
+    'row.update(head_columns(head_train, evaluate_heads(model, x_val, t_val), row["val_loss"]))'
+)
+BOOTSTRAP = (
+    "whole = splits",
+    "splits, out_of_bag = bootstrap(whole, seed)  # the member's sample of the training split",
+    "x_oob, y_oob = (torch.from_numpy(a[out_of_bag]).to(device) "
+    "for a in (whole.x_train, whole.y_train))",
+)
+TARGET_SCALE = (
+    "# data.normalize_target: each target column's mean and std from the training split only;",
+    "# every loss (train_loss, val_loss) is on the standardised targets, the metrics are not",
+    "model.normalize_target.fit(y_train)",
+    "y_train, y_val, y_test = (model.normalize_target.scale(y) for y in (y_train, y_val, y_test))",
+)
+TENSORBOARD = (
+    "tensorboard = TensorBoard(args.out)  # tracking.tensorboard: tensorboardX or exit 2, now"
+)
+HEAD_SPLITS = '{"train": (x_train, t_train), "val": (x_val, t_val), "test": (x_test, t_test)}'
+
+
+def _usage(program: Program) -> tuple[str, ...]:
+    """train.py's command line: one run, or one member of an ensemble."""
+    ens = program.ensemble
+    if ens is None:
+        return ("    python train.py --out RUN_DIR [--resume] [--data PATH] [--quiet]",)
+    sample = " on a bootstrap\nsample of the training split" if ens.bootstrap else ""
+    return (
+        "    python train.py --out RUN_DIR/members/K --member K [--resume] [--data PATH] [--quiet]",
+        "",
+        f"It trains member K (0 <= K < MEMBERS) of the spec's ensemble with seed SEED + K{sample};"
+        " `specc train` runs every member, then combines their vote.",
+    )
+
+
+def _main(program: Program) -> Main:
+    """main()'s optional statements: heads, adversarial training, ensemble, target scale."""
+    heads = bool(program.heads)
+    adversarial = program.training.regularizers.adversarial is not None
+    ens = program.ensemble
+    bootstrap = ens is not None and ens.bootstrap
+    after_model: list[str] = []
+    if program.model.normalize_target != "none":
+        after_model += TARGET_SCALE
+        if bootstrap:
+            after_model.append(
+                "y_oob = model.normalize_target.scale(y_oob)  "
+                "# the out-of-bag rows' metrics like the rest"
+            )
+    summary: list[str] = []
+    if heads:
+        summary.append(f'"heads": heads_summary(model, {HEAD_SPLITS}),')
+    if ens is not None:
+        summary += ['"member": member,', '"seed": seed,']
+    if bootstrap:
+        summary.append(
+            '"out_of_bag": out_of_bag,  # rows of the training split the member never drew'
+        )
+    return Main(
+        start=(
+            "member = member_arg()  # which member of the ensemble this process trains",
+            "seed = SEED + member  # training.seed + K",
+        ) if ens is not None else (),
+        run_metrics="METRICS + ADV_METRICS" if adversarial else "METRICS",
+        setup=(
+            *([TENSORBOARD] if program.tracking.tensorboard else []),
+            *(["torch.set_num_threads(THREADS)"] if program.training.threads is not None else []),
+        ),
+        fit_model=("model.normalize.fit(torch.from_numpy(splits.x_train))",)
+        if program.model.normalize != "none" else (),
+        after_load=BOOTSTRAP if bootstrap else (),
+        after_device=(
+            "t_train, t_val, t_test = head_targets(splits, device)  # heads: each head's targets",
+        ) if heads else (),
+        after_model=tuple(after_model),
+        train_returns="losses, train_loss, head_train" if heads else "losses, train_loss",
+        train_targets=", t_train" if heads else "",
+        refit_targets=", t_fit" if heads else "",
+        refit_data=(
+            "t_fit = {name: torch.cat([t_train[name], t_val[name]]) for name in HEADS}",
+        ) if heads else (),
+        after_eval=(ADV_EVAL,) if adversarial else (),
+        after_row=(HEAD_ROW,) if heads else (),
+        splits=(
+            'splits_xy["oob"] = (x_oob, y_oob)  '
+            "# out-of-bag rows: the member's unseen training rows",
+        ) if bootstrap else (),
+        summary=tuple(summary),
+        after_summary=(
+            "for name, (x, y) in splits_xy.items():  "
+            "# each split attacked by FGSM: adv_loss, adv_<metric>",
+            "    summary[\"metrics\"][name].update(evaluate_adversarial(model, x, y))",
+        ) if adversarial else (),
+        end=("tensorboard.close()",) if program.tracking.tensorboard else (),
+    )  # fmt: skip
 
 
 def relative_data_path(path: str, out_dir: Path) -> str:
@@ -526,6 +703,9 @@ def _regularizers(program: Program) -> tuple[list[Constant], tuple[str, ...]]:
     if regs.gradient_clip is not None:
         consts.append(Constant("GRADIENT_CLIP", py(float(regs.gradient_clip)),
                                "regularizers.gradient_clip"))  # fmt: skip
+    if program.model.ties:
+        alphas = py(tuple(float(t.alpha) for t in program.model.ties))
+        consts.append(Constant("TIE_ALPHA", alphas, "regularizers.tie[*].alpha"))
     return consts, tuple(t if i == 0 else f"+ {t}" for i, t in enumerate(terms))
 
 
@@ -538,8 +718,15 @@ def _step(program: Program, augments: bool) -> Step:
     forward = ["xb = augment(xb, rng)"] if augments else []
     forward.append("optimizer.zero_grad(set_to_none=True)")
     forward += ["clean = add_weight_noise(weights)"] if noise else []
-    forward.append("loss = loss_fn(model(xb), yb)")
-    update = ["(loss + penalty(weights)).backward()" if penalties else "loss.backward()"]
+    if program.heads:  # heads: main loss and each head's from one forward pass
+        forward += heads_ctx.HEAD_STEP
+    else:
+        forward.append(step_loss_line(program))  # regularizers.adversarial: the clean/attacked mix
+    objective = heads_ctx.OBJECTIVE if program.heads else "loss"
+    terms = [objective, *(["penalty(weights)"] if penalties else [])]
+    terms += ["tie_penalty(model.tied_weights())"] if program.model.ties else []  # tie
+    backward = f"({' + '.join(terms)})" if len(terms) > 1 else objective
+    update = [f"{backward}.backward()"]
     update += ["restore_weights(weights, clean)"] if noise else []
     if regs.gradient_clip is not None:
         update.append("torch.nn.utils.clip_grad_norm_(model.parameters(), GRADIENT_CLIP)")
@@ -624,9 +811,13 @@ def _refit(program: Program, plateau: bool, has_rule: bool) -> Refit | None:
     """The refit phase, or None without one."""
     training = program.training
     normalize = program.model.normalize != "none"
+    fresh_plateau = ("plateau = Plateau()",) if plateau else ()
     if training.refit == "best_epochs":
-        start = ["harness.seed_everything(SEED)", "rng.manual_seed(SEED)", "model = build_model()"]
+        seed = "seed" if program.ensemble is not None else "SEED"  # an ensemble member's own
+        start = [f"harness.seed_everything({seed})", f"rng.manual_seed({seed})"]
+        start.append("model = build_model()")
         start += ["model.normalize.fit(x_fit.cpu())"] if normalize else []
+        start += _target_refit(program)
         start.append("model.to(device)")
         return Refit(
             strategy="best_epochs",
@@ -637,7 +828,8 @@ def _refit(program: Program, plateau: bool, has_rule: bool) -> Refit | None:
             '(the best epoch)"',
             lr="plateau.lr" if plateau else 'lr_at(refit["epoch"])' if has_rule
             else "LEARNING_RATE",
-            until_target=False,
+            after_optimizer=fresh_plateau,
+            after_row=(),
         )  # fmt: skip
     if training.refit == "continue":
         return Refit(
@@ -654,9 +846,33 @@ def _refit(program: Program, plateau: bool, has_rule: bool) -> Refit | None:
             ' f"val_loss <= {refit[\'target\']:.4g}, at most {best.epoch} epochs"',
             lr="plateau.lr" if plateau else 'lr_at(best.epoch + refit["epoch"])' if has_rule
             else "LEARNING_RATE",
-            until_target=True,
+            after_optimizer=fresh_plateau,
+            after_row=('refit["done"] = row["val_loss"] <= refit["target"]',),
         )  # fmt: skip
     return None
+
+
+def _target_refit(program: Program) -> list[str]:
+    """data.normalize_target: the fresh model of a refit keeps the training split's target scale,
+    the one y_fit is already standardised with."""
+    if program.model.normalize_target == "none":
+        return []
+    return ["model.normalize_target.fit(torch.from_numpy(splits.y_train))  # y_fit's scale"]
+
+
+TARGET_METRIC_LINES = (
+    "# data.normalize_target: the metrics in the targets' units (the loss above: standardised)",
+    "logits, y = model.normalize_target(logits), model.normalize_target(y)",
+)
+"""evaluate()'s first metric lines when the targets are standardised for training."""
+
+
+def _metric_lines(program: Program) -> tuple[str, ...]:
+    """evaluate()'s metric lines: the task's, un-standardised first for data.normalize_target."""
+    lines = METRIC_LINES[program.task]
+    if program.model.normalize_target == "none":
+        return lines
+    return (*TARGET_METRIC_LINES, *lines)
 
 
 def _final(program: Program) -> Final:
@@ -686,13 +902,16 @@ def _final(program: Program) -> Final:
     )
 
 
-def _imports(functional: bool, tensorboard: bool) -> tuple[str, ...]:
+def _imports(functional: bool, tensorboard: bool, ensemble: bool = False) -> tuple[str, ...]:
     """train.py's imports: the standard library, harness and torch, then data and model."""
     lines = ["import copy", "import math", *(["import os"] if tensorboard else []), "import time"]
+    if ensemble:  # --member K (argparse, sys) and the member's resample (dataclasses)
+        lines = sorted([*lines, "import argparse", "import dataclasses", "import sys"])
+    data = f"from data import DataError, {'Splits, ' if ensemble else ''}load"
     lines += ["", "import harness", "import torch"]
     lines += ["import torch.nn.functional as F"] if functional else []
     lines += [
-        "from data import DataError, load",
+        data,
         "from model import INPUT_SHAPE, OUTPUT_ACTIVATION, OUTPUT_UNITS, build_model",
     ]
     return tuple(lines)
@@ -729,13 +948,20 @@ def train_context(program: Program, out_dir: Path) -> TrainContext:
         ConstantGroup("model (recorded in summary.json)", tuple(model_group)),
         ConstantGroup("loss", tuple(loss_group)),
         ConstantGroup("regularizers (weights only, never biases)", tuple(reg_group)),
+        ConstantGroup(
+            "adversarial training (FGSM)",
+            tuple(Constant(*c) for c in adversarial_constants(program)),
+        ),  # fmt: skip
         ConstantGroup("optimizer", tuple(opt_group)),
         ConstantGroup(f"schedule: {training.schedule.name}", tuple(sched_group)),
         ConstantGroup("stopping", tuple(stop_group)),
         ConstantGroup("system", tuple(system_group)),
+        ConstantGroup("ensemble (bagging)", _ensemble_constants(program)),
+        ConstantGroup("heads (training only, not exported)", heads_ctx.train_constants(program)),
     ]
     shift = any(a.kind == "shift" for a in augments)
     functional = program.loss.name in ("cross_entropy", "binary_cross_entropy") or shift
+    functional = functional or heads_ctx.functional(program)
     early = training.early
     shown = ["loss", program.metrics[1], early.metric if early is not None else "loss"]
     normalize = program.model.normalize != "none"
@@ -744,6 +970,7 @@ def train_context(program: Program, out_dir: Path) -> TrainContext:
         requirements += " and tensorboardX"
     return TrainContext(
         title=_title(program),
+        usage=_usage(program),
         name=program.name,
         name_literal=py(program.name),
         task=program.task,
@@ -752,15 +979,16 @@ def train_context(program: Program, out_dir: Path) -> TrainContext:
         sklearn_loader=SKLEARN_LOADERS[data.dataset or ""] if data.kind == "sklearn" else None,
         data_file=data_file,
         stratify=data.stratify,
-        data_constants=_data_constants(program, data_file),
+        data_constants=(*_data_constants(program, data_file), *heads_ctx.data_constants(program)),
         requirements=requirements,
-        imports=_imports(functional, program.tracking.tensorboard),
+        imports=_imports(functional, program.tracking.tensorboard, program.ensemble is not None),
         constants=tuple(g for g in groups if g.constants),
         smoothing=smoothing,
         loss=loss_code,
         penalties=penalties,
         max_norm=training.regularizers.max_norm is not None,
         weight_noise=training.regularizers.weight_noise > 0,
+        tie=bool(program.model.ties),
         lr_rule=lr_rule,
         plateau=plateau,
         tracker=tracker,
@@ -771,15 +999,18 @@ def train_context(program: Program, out_dir: Path) -> TrainContext:
         shift=shift,
         augments=augments,
         step=_step(program, bool(augments)),
-        metric_lines=METRIC_LINES[program.task],
-        threads=training.threads is not None,
+        metric_lines=_metric_lines(program),
         rng_use="shuffles and augmentation" if augments else "shuffles",
         model_comment="model (normaliser fitted on the training split only) and optimizer"
         if normalize else "model and optimizer",
-        normalize=normalize,
         loop=_loop(program, plateau, lr_rule is not None),
         shown=py(tuple(dict.fromkeys(shown))),
         refit=_refit(program, plateau, lr_rule is not None),
         final=_final(program),
         tensorboard=program.tracking.tensorboard,
+        adversarial=training.regularizers.adversarial is not None,
+        ensemble=_ensemble(program),
+        seed="seed" if program.ensemble is not None else "SEED",
+        heads=heads_ctx.heads_context(program),
+        main=_main(program),
     )  # fmt: skip

@@ -10,8 +10,10 @@ for scikit-learn sources, as `load_<name>(as_frame=True)` names it; npz: that ke
 Metrics are the task's (contract §5), computed as train.py's `evaluate()` computes them:
 classification `loss`, `accuracy` (multi-label: averaged over labels and rows); regression `loss`,
 `mae`, `rmse`, `r2` (r2 per output, averaged). `loss` is the spec's loss without penalties (as in
-summary.json and metrics.csv), label smoothing included; the graph outputs probabilities, so the
-cross-entropies are computed from them clipped to [1e-7, 1 - 1e-7], as Keras's `model.evaluate`
+summary.json and metrics.csv), label smoothing included, and for data.normalize_target on the
+standardised targets (the graph's `specc.target_scale` metadata); the graph outputs
+probabilities, so the cross-entropies are computed from them clipped to [1e-7, 1 - 1e-7], as
+Keras's `model.evaluate`
 computes them for a probability output. That equals training's loss from the logits unless some
 probability of the true class is below 1e-7, where the clipped loss is the smaller. Classifiers
 also get per-class precision, recall, F1 and support and (not multi-label) the confusion matrix.
@@ -29,7 +31,7 @@ import math
 import sys
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,7 @@ import numpy as np
 from specc.exitcodes import EXIT_OK
 from specc.runtime import onnx_common as oc
 from specc.runtime import predict as pr
+from specc.runtime import target_scale
 
 CLIP = 1e-7
 """Probabilities are clipped to [CLIP, 1 - CLIP] before a logarithm (Keras's epsilon)."""
@@ -64,12 +67,16 @@ class Loss:
     name: str
     label_smoothing: float = 0.0
     delta: float = 1.0
+    standardised: bool = False
+    """data.normalize_target: the loss is on the standardised targets (the metrics are not)."""
 
     def describe(self) -> str:
         """`cross_entropy, label smoothing 0.05` for the text report."""
         extra = f", label smoothing {self.label_smoothing:g}" if self.label_smoothing else ""
         if self.name == "huber":
             extra = f", delta {self.delta:g}"
+        if self.standardised:
+            extra += ", on standardised targets"
         return self.name + extra
 
 
@@ -94,6 +101,8 @@ class Report:
             loss["label_smoothing"] = self.loss.label_smoothing
         if self.loss.name == "huber":
             loss["delta"] = self.loss.delta
+        if self.loss.standardised:
+            loss["targets"] = "standardised"
         return _finite(
             {
                 "model": str(self.model),
@@ -429,8 +438,16 @@ def scores(label: str, truth: np.ndarray, predicted: np.ndarray) -> dict[str, An
     return {"label": label, "precision": precision, "recall": recall, "f1": f1, "support": support}
 
 
-def score(model: pr.Model, loss: Loss, y: np.ndarray, targets: Targets, data: Path) -> tuple:
-    """(metrics, per_class, confusion) of outputs y [N, units] against the targets."""
+def score(
+    model: pr.Model,
+    loss: Loss,
+    y: np.ndarray,
+    targets: Targets,
+    data: Path,
+    scale: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple:
+    """(metrics, per_class, confusion) of outputs y [N, units] against the targets; `scale`:
+    the target scale of data.normalize_target, which the regression loss is computed on."""
     labels = model.labels or []
     if model.task in ("multiclass", "binary"):
         truth = class_indices(targets, labels, data)
@@ -468,7 +485,7 @@ def score(model: pr.Model, loss: Loss, y: np.ndarray, targets: Targets, data: Pa
     with np.errstate(divide="ignore", invalid="ignore"):  # a constant target: r2 is nan / -inf
         r2 = 1.0 - (error**2).sum(axis=0) / ((t - t.mean(axis=0)) ** 2).sum(axis=0)
     metrics = {
-        "loss": regression_loss(loss, out, t),
+        "loss": regression_loss(loss, *target_scale.standardise(scale, out, t)),
         "mae": float(np.abs(error).mean()),
         "rmse": float(np.sqrt((error**2).mean())),
         "r2": float(r2.mean()),
@@ -499,7 +516,11 @@ def evaluate(source: str | Path, data_path: str | Path) -> Report:
     if len(y) == 0:
         raise EvaluateError(f"{data}: no data rows to evaluate")
     loss = spec_loss(spec, model.task)
-    metrics, classes, confusion = score(model, loss, y, targets, data)
+    scale = None
+    if model.task == "regression":
+        scale = target_scale.read(oc.specc_metadata(model.session), model.units)
+        loss = replace(loss, standardised=scale is not None)
+    metrics, classes, confusion = score(model, loss, y, targets, data, scale)
     return Report(
         model.path, data, model.name, model.task, loss, len(y), metrics, classes, confusion
     )

@@ -35,6 +35,9 @@ from onnx import helper
 from specc import __version__
 from specc.exitcodes import EXIT_ERRORS, EXIT_OK, EXIT_USAGE
 from specc.runtime import onnx_common as oc
+from specc.runtime import target_scale
+from specc.runtime.ensemble import is_ensemble
+from specc.runtime.ensemble import load_members as load_ensemble
 
 TOLERANCE = 1e-4
 """Largest |ONNX Runtime - PyTorch| allowed on an output value, relative to max(1, |PyTorch|)
@@ -120,6 +123,8 @@ def read_run(run_dir: str | Path) -> Run:
         raise ExportError(f"{path}: not a run directory (expected a directory)", EXIT_USAGE)
     spec_file, model_file = path / "spec.yaml", path / "code" / "model.py"
     weights = path / "model.pt"
+    if (path / "members").is_dir() and not weights.exists():  # an ensemble: members/K/model.pt
+        weights = path / "members"
     for needed in (spec_file, model_file):
         if not needed.is_file():
             raise ExportError(
@@ -127,7 +132,7 @@ def read_run(run_dir: str | Path) -> Run:
                 "(make one with `specc train SPEC -o RUN_DIR`)",
                 EXIT_USAGE,
             )
-    if not weights.is_file():
+    if not weights.exists():
         partial = [n for n in ("last.pt", "best.pt") if (path / n).is_file()]
         hint = (
             f"; training has not finished ({' and '.join(partial)} exist: "
@@ -217,7 +222,10 @@ def import_file(path: Path, role: str) -> ModuleType:
 
 def load_model(run: Run) -> tuple[torch.nn.Module, tuple[int, ...], int]:
     """build_model() from code/model.py with model.pt loaded, in eval mode; its INPUT_SHAPE
-    and OUTPUT_UNITS (falling back to summary.json's input_shape and output_units)."""
+    and OUTPUT_UNITS (falling back to summary.json's input_shape and output_units). For an
+    ensemble (weights: RUN_DIR/members), the members' vote as one model."""
+    if is_ensemble(run.spec) and run.weights.is_dir():
+        return load_ensemble(run)
     module = import_file(run.model_file, "model")
     build = getattr(module, "build_model", None)
     if not callable(build):
@@ -565,7 +573,8 @@ def export_run(
     iface = interface(run, shape, units, splits)
     tracer: list[str] = []
     proto = trace(model, iface.input_shape, opset, tracer)
-    data = check(finish(proto, metadata(iface, run.spec), iface.units))
+    props = {**metadata(iface, run.spec), **target_scale.metadata(model)}
+    data = check(finish(proto, props, iface.units))
     checks = verify(data, model, batches(x), tracer)
     write_atomic(out, data)
     seconds = time.perf_counter() - started

@@ -36,14 +36,14 @@ GROWABLE = "training.epochs"
 
 
 class Signals:
-    """SIGINT, SIGTERM and SIGHUP of `specc train`: before the child runs they stop this process
-    (KeyboardInterrupt: exit 130); while it runs they are relayed to it as SIGTERM, and the child
-    writes last.pt and exits 130. The child starts with SIGINT ignored, so a Ctrl-C while it
-    imports torch cannot print a traceback; until its own handlers are armed SIGTERM ends it
-    silently."""
+    """SIGINT, SIGTERM and SIGHUP of `specc train` and `specc tune`: before a child runs they stop
+    this process (KeyboardInterrupt: exit 130); while children run (train.py, tune's worker
+    processes) they are relayed to each as SIGTERM, and each ends by itself (train.py writes
+    last.pt and exits 130). A child starts with SIGINT ignored, so a Ctrl-C while it imports
+    torch cannot print a traceback; until its own handlers are armed SIGTERM ends it silently."""
 
     def __init__(self) -> None:
-        self.child: subprocess.Popen[bytes] | None = None
+        self.children: list[subprocess.Popen[Any]] = []
         self.starting = False
         self.received = False
 
@@ -56,26 +56,35 @@ class Signals:
 
     def _handle(self, signum: int, frame: Any) -> None:
         first, self.received = not self.received, True
-        if self.child is not None:
-            self.child.send_signal(signal.SIGTERM)
+        if self.children:
+            for child in list(self.children):
+                child.send_signal(signal.SIGTERM)  # nothing when it has ended
         elif first and not self.starting:
             raise KeyboardInterrupt
 
-    def run(self, command: list[str]) -> int:
-        """Run the child to its end, relaying signals; its exit status (negative: killed)."""
+    def start(self, command: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
+        """Start a child (Popen's keywords) and relay the signals to it until `wait`."""
         self.starting = True
         try:
-            posix = os.name == "posix"
-            child = subprocess.Popen(command, preexec_fn=_ignore_sigint if posix else None)
-            self.child = child
+            ignore = _ignore_sigint if os.name == "posix" else None
+            child = subprocess.Popen(command, preexec_fn=ignore, **kwargs)
+            self.children.append(child)
         finally:
             self.starting = False
         if self.received:  # a signal came while it was being started
             child.send_signal(signal.SIGTERM)
+        return child
+
+    def wait(self, child: subprocess.Popen[Any]) -> int:
+        """Wait for a child of `start`; its exit status (negative: killed by that signal)."""
         try:
             return child.wait()
         finally:
-            self.child = None
+            self.children.remove(child)
+
+    def run(self, command: list[str]) -> int:
+        """Run the child to its end, relaying signals; its exit status (negative: killed)."""
+        return self.wait(self.start(command))
 
 
 SIGNALS = Signals()
@@ -121,7 +130,7 @@ def _target_problem(out: Path, resume: bool) -> str | None:
     """Why `out` cannot hold this run, or None."""
     if out.exists() and not out.is_dir():
         return f"{out} exists and is not a directory"
-    if resume and not (out / "last.pt").is_file():
+    if resume and not _has_checkpoint(out):
         again = (
             "; run it without --resume to start it" if out.is_dir() and _restartable(out) else ""
         )
@@ -129,6 +138,12 @@ def _target_problem(out: Path, resume: bool) -> str | None:
     if not resume and out.is_dir() and not _restartable(out):
         return f"{out} already exists and is not empty; pick another -o, or add --resume"
     return None
+
+
+def _has_checkpoint(out: Path) -> bool:
+    """Whether a run directory holds something to resume: last.pt, or a member's (ensemble:
+    RUN_DIR/members/K/last.pt)."""
+    return (out / "last.pt").is_file() or any((out / "members").glob("*/last.pt"))
 
 
 def lock_run_dir(out: Path) -> Any:
@@ -209,6 +224,26 @@ def _export(run_dir: Path, opset: int) -> int:
     return EXIT_OK
 
 
+def _train_ensemble(out: Path, members: int, resume: bool, grown: bool, quiet: bool) -> int:
+    """Train the members of an ensemble (specc.runtime.ensemble), then write its summary.json;
+    `grown`: a resumed spec whose training.epochs grew, so finished members train on too."""
+    from specc.runtime import ensemble
+
+    status = ensemble.train_members(
+        out, members, resume, resume and grown, quiet, _run_child, lambda: SIGNALS.received
+    )
+    if status < 0:
+        status = 128 - status
+    if status != EXIT_OK or SIGNALS.received:
+        return status if status != EXIT_OK else EXIT_INTERRUPTED
+    try:
+        ensemble.combine(out)
+    except Exception as exc:  # an unreadable member or data: one line, never a traceback
+        _error(f"the members trained, but combining them failed: {exc}")
+        return EXIT_ERRORS
+    return EXIT_OK
+
+
 def run_train(
     spec_path: str, run_dir: str | None, overrides: list[str], resume: bool, quiet: bool = False
 ) -> int:
@@ -262,7 +297,10 @@ def run_train(
 
     command = [sys.executable, str(code / "train.py"), "--out", str(out)]
     command += ["--resume"] * resume + ["--quiet"] * quiet
-    status = _run_child(command)
+    if program.ensemble is not None:  # the members one after another, then their vote
+        status = _train_ensemble(out, program.ensemble.members, resume, not same, quiet)
+    else:
+        status = _run_child(command)
     if status < 0:  # killed by a signal
         status = 128 - status
     if SIGNALS.received and status == 128 + signal.SIGTERM:  # relayed before the child armed
@@ -270,7 +308,7 @@ def run_train(
     if SIGNALS.received and status == EXIT_OK and program.onnx_opset is not None:
         _error(f"interrupted after training, before the ONNX export: specc export {out}")
         return EXIT_INTERRUPTED
-    if status == EXIT_INTERRUPTED and (out / "last.pt").is_file():
+    if status == EXIT_INTERRUPTED and _has_checkpoint(out):
         again = ["specc", "train", spec_path, "-o", str(out), "--resume"]
         again += [arg for o in overrides for arg in ("--set", o)]
         print(f"resume with: {shlex.join(again)}", file=sys.stderr)

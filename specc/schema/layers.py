@@ -26,9 +26,27 @@ from specc.schema.common import (
     first_key,
 )
 
+LayerName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+"""A layer's name: lower case, digits and underscores, unique in the spec."""
+
 
 class Params(Strict):
     """Base of layer parameters; `- flatten:` with no value means no parameters."""
+
+    name: LayerName | None = None
+    """A name, unique in the spec, by which `share.weights` and `regularizers.tie` refer to
+    this layer."""
+
+
+class Share(Strict):
+    """Parameter sharing: use another layer's weight tensor instead of one of its own; the
+    bias stays this layer's own. The tensor is counted, penalised and trained once."""
+
+    weights: LayerName
+    """The `name` of an earlier layer of the same kind whose weight this layer uses."""
+    transpose: Bool = False
+    """Use that weight matrix transposed, Wᵀ (dense layers only): a decoder tied to its
+    encoder."""
 
 
 def params(cls: type[Params]) -> Any:
@@ -71,6 +89,8 @@ class DenseParams(Params):
     """Activation g applied to the affine output."""
     bias: Bool = True
     """Learn a bias vector b."""
+    share: Share | None = None
+    """Use an earlier dense layer's weight matrix W (the same tensor), keeping this bias."""
 
 
 class DropoutParams(Params):
@@ -138,6 +158,9 @@ class Conv1dParams(Params):
     """Activation applied to the convolution's output."""
     bias: Bool = True
     """Learn one bias per filter."""
+    share: Share | None = None
+    """Use an earlier layer's kernel of the same kind and shape (the same tensor), keeping
+    this bias."""
 
 
 class Conv2dParams(Params):
@@ -157,6 +180,9 @@ class Conv2dParams(Params):
     """Activation applied to the convolution's output."""
     bias: Bool = True
     """Learn one bias per filter."""
+    share: Share | None = None
+    """Use an earlier layer's kernel of the same kind and shape (the same tensor), keeping
+    this bias."""
 
 
 class SeparableConv2dParams(Params):

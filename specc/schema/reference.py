@@ -12,20 +12,23 @@ from pydantic import BaseModel
 
 from specc.schema.activations import ACTIVATION_NAMES, Elu, Gelu, LeakyRelu, Plain, PRelu, Softplus
 from specc.schema.common import ONE_KEY
-from specc.schema.layers import LAYER_TYPES
+from specc.schema.layers import LAYER_TYPES, Share
 from specc.schema.search import Choice, IntUniform, LogIntUniform, LogUniform, Search, Uniform
 from specc.schema.spec import (
     Adagrad,
     Adam,
     AdamW,
+    Adversarial,
     BinaryCrossEntropy,
     CosineSchedule,
     CrossEntropy,
     Data,
     EarlyStopping,
+    Ensemble,
     ExponentialSchedule,
     Export,
     FlipAugment,
+    Head,
     Huber,
     Init,
     Input,
@@ -46,6 +49,7 @@ from specc.schema.spec import (
     Split,
     StepSchedule,
     Stopping,
+    Tie,
     Tracking,
     Training,
 )
@@ -61,7 +65,10 @@ SECTIONS: list[tuple[str, list[tuple[str, object]]]] = [
     ("input, init, output", [("input", Input), ("init", Init), ("output", Output)]),
     (
         "layers",
-        [(key, model.model_fields[key].annotation) for key, model in LAYER_TYPES.items()],
+        [
+            *((key, model.model_fields[key].annotation) for key, model in LAYER_TYPES.items()),
+            ("share (dense, conv1d, conv2d)", Share),
+        ],
     ),
     (
         "activations",
@@ -84,7 +91,15 @@ SECTIONS: list[tuple[str, list[tuple[str, object]]]] = [
             ("huber", Huber),
         ],
     ),
-    ("regularizers", [("regularizers", Regularizers), ("regularizers.lp", LpPenalty)]),
+    (
+        "regularizers",
+        [
+            ("regularizers", Regularizers),
+            ("regularizers.lp", LpPenalty),
+            ("regularizers.tie items", Tie),
+            ("regularizers.adversarial", Adversarial),
+        ],
+    ),
     (
         "optimizer",
         [
@@ -116,6 +131,14 @@ SECTIONS: list[tuple[str, list[tuple[str, object]]]] = [
             ("export.onnx", Onnx),
             ("tracking", Tracking),
         ],
+    ),
+    (
+        "heads (multitask; see [training.md](training.md#multitask-heads))",
+        [("heads.<name>", Head)],
+    ),
+    (
+        "ensemble (bagging; see [training.md](training.md#ensembles-bagging))",
+        [("ensemble", Ensemble)],
     ),
     (
         "search (read by `specc tune`; see [search.md](search.md))",

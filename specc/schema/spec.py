@@ -22,7 +22,7 @@ from specc.schema.common import (
     first_key,
     shorthand,
 )
-from specc.schema.layers import Layer
+from specc.schema.layers import Layer, LayerName
 from specc.schema.search import Search
 
 # --- data -------------------------------------------------------------------------------
@@ -110,6 +110,11 @@ class Data(Strict):
     """Validation and test fractions."""
     normalize: Literal["none", "standard", "minmax"] = "standard"
     """Input normalisation, fitted on the training split only; part of the model and its ONNX."""
+    normalize_target: Literal["none", "standard"] = "none"
+    """Regression only: `standard` trains on targets standardised per column, (y − mean) / std
+    with the training split's mean and std (a constant column keeps std 1); the loss (and
+    `loss`/`val_loss`) is on that scale, mae/rmse/r2 are in the targets' units, and `predict`
+    (so the ONNX graph) un-standardises: ŷ = z · std + mean."""
     augment: list[Augment] = []
     """Training-batch augmentations, applied in order."""
 
@@ -205,6 +210,30 @@ class LpPenalty(Strict):
     """Penalty strength."""
 
 
+class Adversarial(Strict):
+    """Adversarial training (Goodfellow et al.): each training batch is also attacked with the
+    fast gradient sign method and the loss mixes the clean and the attacked batch."""
+
+    method: Literal["fgsm"] = "fgsm"
+    """The attack: fgsm, x̃ = x + epsilon · sign(∇ₓJ(x, y)), one gradient step taken in eval mode."""
+    epsilon: PositiveFloat = 0.1
+    """Size of the perturbation in normalised input units (it is applied after the in-model
+    normaliser): standard deviations for data.normalize: standard, fractions of each feature's
+    training range for minmax, raw units for none."""
+    weight: Annotated[float, Field(ge=0, le=1), NOT_BOOL_FLOAT] = 0.5
+    """w in the training loss (1 − w) · J(x) + w · J(x̃); 0 trains on clean batches only and
+    still reports val_adv_* metrics."""
+
+
+class Tie(Strict):
+    """Parameter tying of two named layers: alpha/2 · ‖W_a − W_b‖² (the course notes' penalty)."""
+
+    layers: Annotated[list[LayerName], Field(min_length=2, max_length=2)]
+    """The `name`s of the two layers [a, b], whose weights must have the same shape."""
+    alpha: NonNegFloat
+    """Penalty strength."""
+
+
 class Regularizers(Strict):
     """Penalties, constraints and noise. Penalties and constraints apply to weights only:
     never to biases nor to normalisation parameters."""
@@ -223,6 +252,12 @@ class Regularizers(Strict):
     """Std of Gaussian noise added to the weights in each training forward pass."""
     gradient_clip: PositiveFloat | None = None
     """Largest global gradient norm; larger gradients are rescaled."""
+    tie: list[Tie] = []
+    """Parameter tying: each item adds alpha/2 · ‖W_a − W_b‖² to the loss, pulling two named
+    layers' weights (of the same shape) towards each other."""
+    adversarial: Adversarial | None = None
+    """Adversarial training with FGSM on the normalised inputs; metrics.csv gains val_adv_loss
+    and val_adv_<metric> (the same attack on the validation split)."""
 
 
 # --- optimizer and schedule -------------------------------------------------------------
@@ -423,7 +458,8 @@ class EarlyStopping(Strict):
     """Stop when the monitored metric has not improved for `patience` evaluations."""
 
     monitor: str = "val_loss"
-    """Metric to watch: val_loss or a val_ metric of the task (val_accuracy, val_mae, ...)."""
+    """Metric to watch: val_loss or a val_ metric of the task (val_accuracy, val_mae, ...);
+    with regularizers.adversarial also val_adv_loss or val_adv_<metric> (the attacked split)."""
     patience: PositiveInt = 10
     """Evaluations without improvement before stopping (the notes' p)."""
     min_delta: NonNegFloat = 0.0
@@ -464,6 +500,46 @@ class Tracking(Strict):
     TensorBoard scalars to RUN_DIR/tensorboard/ (needs tensorboardX, in `specc[train]`)."""
 
 
+class Ensemble(Strict):
+    """Bagging: several copies of the network, each trained on its own resample of the
+    training split, that vote on every prediction (docs/training.md, "Ensembles")."""
+
+    members: Annotated[int, Field(ge=2, le=100), NOT_BOOL_INT] = 5
+    """Number of networks k; member k trains with seed training.seed + k in
+    RUN_DIR/members/k/."""
+    bootstrap: Bool = True
+    """Train each member on a bootstrap sample of the training split (as many rows, drawn
+    with replacement; val and test are never resampled) and report out-of-bag metrics; false:
+    every member sees the whole training split and differs only by its seed."""
+    vote: Literal["soft", "hard"] = "soft"
+    """soft: the mean of the members' probabilities (regression: of their values); hard: each
+    member votes for its class and the output is the share of votes per class (classifiers
+    only)."""
+
+
+# --- multitask heads ---------------------------------------------------------------------
+
+HeadName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=32)]
+"""A head's name: lower case, digits and underscores (used in code and metric names)."""
+
+
+class Head(Strict):
+    """An auxiliary output on the shared layers, trained on its own target column (multitask
+    learning); it adds weight · its loss to the training loss and is not exported."""
+
+    target: str
+    """The data column this head predicts (csv/parquet sources); never a data.target or
+    data.features column, and left out of the default features."""
+    layers: list[Layer] = []
+    """The head's own hidden layers, applied to the output of the shared `layers`."""
+    output: Output
+    """The head's output unit (same table of activations, units and losses as `output`)."""
+    loss: Loss | None = None
+    """The head's loss; default: the one matching its output unit."""
+    weight: PositiveFloat = 1.0
+    """Factor of the head's loss in the total loss: main + Σ weight · head loss + penalties."""
+
+
 # --- the spec ---------------------------------------------------------------------------
 
 
@@ -498,6 +574,11 @@ class Spec(Strict):
     """Deployment artefacts."""
     tracking: Tracking = Tracking()
     """Copies of the training metrics for experiment trackers (TensorBoard)."""
+    heads: dict[HeadName, Head] = {}
+    """Multitask heads by name: branches off the shared layers, each with its own target,
+    layers, output unit, loss and weight; used in training only (ONNX exports `output`)."""
     search: Search | None = None
     """A hyperparameter search over this spec, run by `specc tune`; `specc train` ignores it
     and trains the values written above."""
+    ensemble: Ensemble | None = None
+    """Bagging: train several members and export their vote as one model; absent: one network."""

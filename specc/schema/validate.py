@@ -360,6 +360,8 @@ def _generic(issue: _Issue, model_cls: Any, value: Any, tree: PosTree) -> Handle
         message = f"{where}{got} does not match the pattern {ctx['pattern']}"
     else:
         message = f"{where}{_lower_first(err['msg'])}, got {got}"
+    if tuple(err["loc"])[-1:] == ("[key]",):  # a mapping key that is not valid: at the key
+        return tree.locate_key(path), issue.code, message, (hint,)
     return tree.locate(path), issue.code, message, (hint,)
 
 

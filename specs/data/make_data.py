@@ -68,6 +68,26 @@ def write_digit_properties(out: Path) -> Path:
     return path
 
 
+def digit_tasks_frame() -> pd.DataFrame:
+    """Return sklearn digits as 64 integer pixel columns, the digit, and two properties of
+    each image: `even` (0/1) and `ink` (the mean pixel intensity, 0 to 16)."""
+    digits = datasets.load_digits()
+    pixels = digits.data.astype(np.int64)
+    target = digits.target.astype(np.int64)
+    frame = pd.DataFrame(pixels, columns=[f"p{i}" for i in range(pixels.shape[1])])
+    frame["digit"] = target
+    frame["even"] = (target % 2 == 0).astype(np.int64)
+    frame["ink"] = np.round(pixels.mean(axis=1), 4)
+    return frame
+
+
+def write_digit_tasks(out: Path) -> Path:
+    """Write the several-target digits table of the multitask example (1797 rows)."""
+    path = out / "digit_tasks.csv"
+    _write_csv(digit_tasks_frame(), path)
+    return path
+
+
 def iris_string_frame() -> pd.DataFrame:
     """Return sklearn iris with readable feature names and a string species column."""
     iris = datasets.load_iris()
@@ -126,6 +146,7 @@ def write_diabetes(out: Path) -> Path:
 WRITERS: list[Callable[[Path], Path]] = [
     write_xor,
     write_digit_properties,
+    write_digit_tasks,
     write_iris_csv,
     write_iris_parquet,
     write_diabetes,
