@@ -45,6 +45,12 @@ from specc.analysis.ir import (
 )
 from specc.analysis.lints import run_lints
 from specc.analysis.naming import class_name
+from specc.analysis.reconstruct import (
+    RECONSTRUCT_RULES,
+    check_reconstruct_data,
+    is_reconstruct,
+    reconstruct_metrics,
+)
 from specc.analysis.report import Finding, to_diagnostic
 from specc.analysis.rules import reads
 from specc.analysis.shapes import infer_block, infer_output
@@ -78,13 +84,14 @@ PASSES: tuple[Pass, ...] = (
     Pass(reads("output", "loss"), lambda ctx: rules.check_label_smoothing(ctx.spec)),
     Pass(reads("layers"), _layer_rules),
     # heads: their targets are left out of the default features, so the data needs them valid
-    Pass(reads("data", "input", "output", "heads"), lambda ctx: check_data(ctx.spec, ctx.spec_dir)),
+    Pass(reads("data", "input", "output", "heads", "task"), check_reconstruct_data(check_data)),
     Pass(reads("heads"), check_head_rules),
     Pass(reads("data", "heads"), check_head_data),
     Pass(reads("heads", "ensemble"), check_head_ensemble),
     *(Pass(r.inputs, r.check) for r in rules.CROSS_RULES),
     *(Pass(r.inputs, r.check) for r in ENSEMBLE_RULES),
     *(Pass(r.inputs, r.check) for r in ADVERSARIAL_RULES),
+    *(Pass(r.inputs, r.check) for r in RECONSTRUCT_RULES),
 )
 """Passes that only find problems (shapes, which also build the model, run beside them)."""
 
@@ -106,6 +113,8 @@ def analyze(
     rule = (
         rules.output_rule(spec.output.activation, spec.output.units) if "output" in valid else None
     )
+    if rule is not None and "task" in valid and is_reconstruct(spec):  # task: reconstruct
+        rule = rule._replace(task="reconstruct")
     ctx = rules.Context(spec, rule.task if rule is not None else None, FsPath(spec_dir))
     found = [f for p in PASSES if p.inputs <= valid for f in p.check(ctx)]
     shapes = None
@@ -191,7 +200,9 @@ def build_program(
         spec_path=file,
         resolved=resolved,
         task=rule.task,
-        metrics=rules.METRICS[rule.task],
+        metrics=reconstruct_metrics(model.layers)
+        if rule.task == "reconstruct"
+        else rules.METRICS[rule.task],
         data=data_ir(spec, spec_dir, rule.task),
         model=model,
         loss=loss,
@@ -199,6 +210,7 @@ def build_program(
         onnx_opset=spec.export.onnx.opset if spec.export.onnx is not None else None,
         tracking=TrackingIR(tensorboard=spec.tracking.tensorboard),
         ensemble=ensemble_ir(spec),
+        onnx_part=spec.export.onnx.part if spec.export.onnx is not None else "model",
     )
 
 

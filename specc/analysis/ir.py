@@ -21,7 +21,8 @@ from typing import Any, Literal
 Shape = tuple[int, ...]
 Pair = tuple[int, int]
 """A per-axis (height, width) size of a 2-D convolution or pooling."""
-Task = Literal["regression", "binary", "multilabel", "multiclass"]
+Task = Literal["regression", "binary", "multilabel", "multiclass", "reconstruct"]
+"""reconstruct: an autoencoder (task: reconstruct); the others follow from the output unit."""
 
 
 # --- activation options -------------------------------------------------------------------
@@ -225,6 +226,28 @@ class RecurrentOptions:
     """The recurrence's non-linearity: the spec's choice for rnn, tanh for lstm and gru."""
 
 
+@dataclass(frozen=True)
+class TransformerOptions:
+    """transformer_encoder: width d, heads, feed-forward units (resolved), pre-norm blocks,
+    dropout, positions and the reduction over steps."""
+
+    width: int
+    heads: int
+    ff_units: int
+    layers: int
+    dropout: float
+    positional: Literal["learned", "sinusoidal", "none"]
+    reduce: Literal["mean", "last", "none"]
+
+
+@dataclass(frozen=True)
+class GaussianLatentOptions:
+    """gaussian_latent (VAE): latent units and the weight of KL(q(z|x) || N(0, I)) in the loss."""
+
+    units: int
+    kl_weight: float
+
+
 LayerOptions = (
     NoOptions
     | DenseOptions
@@ -241,6 +264,8 @@ LayerOptions = (
     | Pool1dOptions
     | Pool2dOptions
     | RecurrentOptions
+    | TransformerOptions
+    | GaussianLatentOptions
 )
 """The options of any layer; which class a kind has is specc.analysis.kinds.LAYER_KINDS."""
 
@@ -777,3 +802,5 @@ class Program:
     """Bagging, when the spec has `ensemble:` (train.py gains --member K)."""
     heads: tuple[HeadIR, ...] = ()
     """Multitask heads (heads:), in the spec's order; empty without them."""
+    onnx_part: Literal["model", "encoder"] = "model"
+    """export.onnx.part: the whole model, or the encoder (input -> the gaussian_latent's mu)."""

@@ -20,6 +20,7 @@ from specc.analysis.ir import (
     DenseOptions,
     DropoutOptions,
     EluOptions,
+    GaussianLatentOptions,
     GaussianNoiseOptions,
     GeluOptions,
     LayerNormOptions,
@@ -35,6 +36,7 @@ from specc.analysis.ir import (
     ResidualOptions,
     SeparableConv2dOptions,
     SoftplusOptions,
+    TransformerOptions,
 )
 
 VECTOR, SEQUENCE, IMAGE = frozenset({1}), frozenset({2}), frozenset({3})
@@ -149,6 +151,19 @@ LAYER_KINDS: dict[str, LayerKind] = {
         nonlinear=True,
         auto_init="xavier_uniform",
         gates=1,
+    ),
+    # attention and feed-forward projections: Xavier, as nn.MultiheadAttention initialises them
+    "transformer_encoder": LayerKind(
+        "transformer",
+        TransformerOptions,
+        SEQUENCE,
+        weights=True,
+        nonlinear=True,
+        auto_init="xavier_uniform",
+    ),
+    # the mu and log sigma^2 heads are linear maps: Xavier
+    "gaussian_latent": LayerKind(
+        "latent", GaussianLatentOptions, VECTOR, weights=True, auto_init="xavier_uniform"
     ),
 }
 """Every layer kind of specc.schema.layers.LAYER_TYPES, in the same order."""

@@ -13,6 +13,7 @@ from specc.analysis.ir import LossName, Task
 from specc.analysis.report import Finding, Path, error, plural, warning
 from specc.analysis.shapes import pair, pool_geometry
 from specc.analysis.target_norm import check_huber_delta, check_normalize_target
+from specc.analysis.transformer import check_transformer
 from specc.diagnostics import did_you_mean
 
 # --- the output unit and its losses (contract §1) -----------------------------------------
@@ -42,6 +43,7 @@ TASK_WORDS: dict[Task, str] = {
     "binary": "for a binary output",
     "multilabel": "for {k} independent labels",
     "multiclass": "for {k} exclusive classes",
+    "reconstruct": "to reconstruct {k} inputs",
 }
 """How a hint names a task ({k}: the unit count)."""
 
@@ -50,10 +52,13 @@ METRICS: dict[Task, tuple[str, ...]] = {
     "binary": ("loss", "accuracy"),
     "multilabel": ("loss", "accuracy"),
     "multiclass": ("loss", "accuracy"),
+    "reconstruct": ("loss", "recon", "kl", "mse"),
 }
-"""Metrics each task reports, without the `val_` prefix."""
+"""Metrics each task reports, without the `val_` prefix (reconstruct: recon and kl only with a
+gaussian_latent, specc.analysis.reconstruct)."""
 
 MODES: dict[str, str] = {"loss": "min", "mae": "min", "rmse": "min", "accuracy": "max", "r2": "max"}
+MODES.update(recon="min", kl="min", mse="min")  # task: reconstruct
 """Whether a monitored metric improves downwards (min) or upwards (max)."""
 
 
@@ -424,6 +429,7 @@ LAYER_RULES: dict[str, Callable[[Site], list[Finding]]] = {
     "lstm": _recurrent_dropout,
     "gru": _recurrent_dropout,
     "rnn": _recurrent_dropout,
+    "transformer_encoder": check_transformer,
 }
 """Parameter checks of a single layer, by kind."""
 

@@ -23,6 +23,7 @@ from specc.analysis.ir import (
     Conv2dOptions,
     DenseOptions,
     DropoutOptions,
+    GaussianLatentOptions,
     GaussianNoiseOptions,
     LayerIR,
     LayerNormOptions,
@@ -37,6 +38,7 @@ from specc.analysis.ir import (
     ResidualOptions,
     SeparableConv2dOptions,
     Shape,
+    TransformerOptions,
 )
 from specc.analysis.kinds import ACTIVATIONS, LAYER_KINDS, OUTPUT_OPTIONS
 from specc.analysis.naming import OUTPUT_IDENT, Namer, source_of
@@ -53,7 +55,8 @@ RANK_ERRORS: dict[frozenset[int], tuple[str, str, str]] = {
     frozenset({2}): (
         "needs-sequence",
         "a sequence [T, F]",
-        "give input.shape as [T, F], or set return_sequences: true on a recurrent layer before it",
+        "give input.shape as [T, F] (8×8 images as [8, 8]: rows as steps), or keep the steps"
+        " in the layer before it (return_sequences: true, or a transformer's reduce: none)",
     ),
     frozenset({3}): (
         "needs-image",
@@ -291,6 +294,31 @@ def _recurrent(kind: str, p: Any, shape: Shape, at: Path) -> Step:
     return Step(out, params, options)
 
 
+def transformer_params(steps: int, features: int, o: TransformerOptions) -> int:
+    """Projection F→d (when F ≠ d), learned positions T·d, per block LN 2d + q/k/v/out
+    4(d² + d) + LN 2d + FFN d·ff + ff + ff·d + d, and the final LayerNorm 2d."""
+    d, ff = o.width, o.ff_units
+    projection = features * d + d if features != d else 0
+    positions = steps * d if o.positional == "learned" else 0
+    block = 2 * d + 4 * (d * d + d) + 2 * d + (d * ff + ff) + (ff * d + d)
+    return projection + positions + o.layers * block + 2 * d
+
+
+def _transformer(p: Any, shape: Shape, at: Path) -> Step:
+    """[T, F] -> [T, width] through the blocks, then mean | last ([width]) or none ([T, width])."""
+    steps, features = shape
+    ff = 4 * p.width if p.ff_units is None else p.ff_units
+    options = TransformerOptions(p.width, p.heads, ff, p.layers, p.dropout, p.positional, p.reduce)
+    out = (steps, p.width) if p.reduce == "none" else (p.width,)
+    return Step(out, transformer_params(steps, features, options), options)
+
+
+def _gaussian_latent(p: Any, shape: Shape, at: Path) -> Step:
+    """[F] -> [units]: the mu and log sigma^2 heads, each F * units + units."""
+    params = 2 * (shape[0] * p.units + p.units)
+    return Step((p.units,), params, GaussianLatentOptions(p.units, p.kl_weight))
+
+
 HANDLERS: dict[str, Callable[[Any, Shape, Path], Step]] = {
     "dense": _dense,
     "dropout": _dropout,
@@ -313,6 +341,8 @@ HANDLERS: dict[str, Callable[[Any, Shape, Path], Step]] = {
     "lstm": lambda p, shape, at: _recurrent("lstm", p, shape, at),
     "gru": lambda p, shape, at: _recurrent("gru", p, shape, at),
     "rnn": lambda p, shape, at: _recurrent("rnn", p, shape, at),
+    "transformer_encoder": _transformer,
+    "gaussian_latent": _gaussian_latent,
 }
 """Shape and parameter rule of every kind except `residual` (which recurses)."""
 

@@ -10,7 +10,7 @@ from specc.analysis.report import Finding, error, warning
 def check_normalize_target(ctx: Any) -> list[Finding]:
     """normalize_target: standard needs a linear output unit (regression): class labels and
     probabilities have no units to standardise."""
-    if ctx.spec.data.normalize_target == "none" or ctx.task in (None, "regression"):
+    if ctx.spec.data.normalize_target == "none" or ctx.task in (None, "regression", "reconstruct"):
         return []
     activation = ctx.spec.output.activation
     msg = (

@@ -19,6 +19,7 @@ from specc.analysis.ir import (
     DenseOptions,
     DropoutOptions,
     EluOptions,
+    GaussianLatentOptions,
     GaussianNoiseOptions,
     GeluOptions,
     LayerIR,
@@ -35,13 +36,15 @@ from specc.analysis.ir import (
     SeparableConv2dOptions,
     Shape,
     SoftplusOptions,
+    TransformerOptions,
 )
 from specc.analysis.kinds import family, kinds_where
 from specc.codegen.literals import docstring, py, py_float
 
 HELPER_ORDER = (
     "Standardize", "MinMaxScale", "TargetScale", "GaussianNoise", "Maxout", "RBF",
-    "SeparableConv2d", "TransposedLinear",
+    "SeparableConv2d", "TransposedLinear", "sinusoidal_positions", "TransformerBlock",
+    "GaussianLatent",
 )  # fmt: skip
 """Custom modules model.py may define, in the order they appear in the file."""
 
@@ -118,6 +121,8 @@ class ModelCode:
     """The multitask heads' methods (heads:); None without heads."""
     tied_weights: tuple[str, ...] = ()
     """regularizers.tie: the `(W_a, W_b),  # comment` lines of tied_weights(); empty: none."""
+    encode: tuple[str, tuple[str, ...]] | None = None
+    """gaussian_latent: encode()'s docstring and lines (input -> mu, log sigma^2); None: none."""
 
 
 @dataclass
@@ -132,6 +137,8 @@ class _Collector:
     reset: list[str] = field(default_factory=list)
     shares: list[str] = field(default_factory=list)
     """`self.<sharer>.weight = self.<owner>.weight` lines (share:), run after every module."""
+    latent: tuple[int, str] | None = None
+    """gaussian_latent: the index of its forward line and its attribute (encode() stops there)."""
 
 
 # --- small formatting helpers ---------------------------------------------------------------
@@ -625,6 +632,95 @@ def _residual(e: _Emit) -> None:
     e.forward(f"self.{layer.ident}(x)")
 
 
+TRANSFORMER_REDUCE = {
+    "mean": ("x.mean(dim=1)", "mean over the steps"),
+    "last": ("x[:, -1]", "the last step"),
+    "none": ("x", "every step"),
+}
+"""reduce: the expression and the comment of the encoder's last forward line."""
+
+TRANSFORMER_LINEARS = ("query", "key", "value", "out", "ff1", "ff2")
+"""The nn.Linear attributes of a TransformerBlock (templates/model.py.j2), in order."""
+
+
+def _transformer(e: _Emit) -> None:
+    """A class of its own for the encoder (like a residual block): the per-step projection,
+    the positions, `layers` TransformerBlock modules written out, the final LayerNorm and the
+    reduction over steps."""
+    o, layer = e.options(TransformerOptions), e.layer
+    (steps, features), d = layer.in_shape, o.width
+    owner = f"{e.owner}.{layer.ident}"
+    seq = shape_comment((steps, d))
+    init, fwd = [], []
+    e.out.helpers.add("TransformerBlock")
+    e.out.functional = True
+    if features != d:
+        init.append(f"self.projection = nn.Linear({features}, {d})  # each step's F to width")
+        fwd.append(f"x = self.projection(x)  # {seq}")
+        e.weight("projection", "weight", act=None)
+        e.bias("projection", "bias")
+    if o.positional == "learned":
+        init.append(f"self.positions = nn.Parameter(torch.zeros({steps}, {d}))  # one per step")
+        fwd.append(f"x = x + self.positions  # learned positions: {seq}")
+        e.out.reset.append(f"nn.init.normal_({owner}.positions, std=0.02)")
+    elif o.positional == "sinusoidal":
+        e.out.helpers.add("sinusoidal_positions")
+        e.out.math = True
+        table = f"sinusoidal_positions({steps}, {d})"
+        init.append(f'self.register_buffer("positions", {table}, persistent=False)')
+        fwd.append(f"x = x + self.positions  # sinusoidal positions: {seq}")
+    gelu = ActivationIR("gelu")
+    for n in range(1, o.layers + 1):
+        args = f"{d}, heads={o.heads}, ff_units={o.ff_units}, dropout={py_float(o.dropout)}"
+        init.append(f"self.block{n} = TransformerBlock({args})")
+        fwd.append(f"x = self.block{n}(x)  # {seq}")
+        for linear in TRANSFORMER_LINEARS:
+            e.weight(f"block{n}", linear, "weight", act=gelu if linear == "ff1" else None)
+            e.bias(f"block{n}", linear, "bias")
+    init.append(f"self.norm = nn.LayerNorm({d})  # the pre-norm residual stream's final norm")
+    fwd.append(f"x = self.norm(x)  # {seq}")
+    expr, what = TRANSFORMER_REDUCE[o.reduce]
+    fwd.append(f"return {expr}  # {what}: {shape_comment(layer.out_shape)}")
+    class_name = camel(owner.removeprefix("self.").replace(".", "_")) + "Encoder"
+    positions = "no positions" if o.positional == "none" else f"{o.positional} positions"
+    summary = (
+        f"Transformer encoder of {layer.source}: {o.layers} pre-norm "
+        f"block{'s' if o.layers > 1 else ''} of {o.heads}-head self-attention at width {d}, "
+        f"{positions}, {TRANSFORMER_REDUCE[o.reduce][1]} out."
+    )
+    code = BlockCode(class_name, docstring(summary, indent=4), tuple(init), tuple(fwd))
+    e.out.blocks.append(code)
+    e.module(f"{class_name}()")
+    e.forward(f"self.{layer.ident}(x)")
+
+
+def _gaussian_latent(e: _Emit) -> None:
+    """The GaussianLatent module (VAE): the mu and log sigma^2 heads are its weights."""
+    e.out.helpers.add("GaussianLatent")
+    e.out.latent = (len(e.fwd), e.layer.ident)
+    units = e.options(GaussianLatentOptions).units
+    comment = "  # z = mu + sigma * eps while training, mu in eval"
+    e.module(_call("GaussianLatent", str(e.layer.in_shape[-1]), str(units)), comment)
+    for head in ("mu", "log_var"):
+        e.weight(head, "weight", act=None)
+        e.bias(head, "bias")
+    e.forward(f"self.{e.layer.ident}(x)")
+
+
+def _encode(fwd: list[str], out: _Collector, units: int) -> tuple[str, tuple[str, ...]] | None:
+    """encode() of a VAE: forward's lines up to the gaussian_latent, which returns its mu and
+    log sigma^2 (export.onnx.part: encoder exports mu); None without a latent."""
+    if out.latent is None:
+        return None
+    at, ident = out.latent
+    doc = docstring(
+        f"The encoder: raw inputs to q(z|x)'s mean mu and log variance log sigma^2, each "
+        f"{shape_comment((units,))} (no sampling)."
+    )
+    ret = f"return self.{ident}.mu(x), self.{ident}.log_var(x)  # {shape_comment((units,))} twice"
+    return doc, (*fwd[:at], ret)
+
+
 LAYER_CODE: dict[str, Callable[[_Emit], None]] = {
     "dense": _dense,
     "output": _output,
@@ -649,6 +745,8 @@ LAYER_CODE: dict[str, Callable[[_Emit], None]] = {
     "lstm": _recurrent,
     "gru": _recurrent,
     "rnn": _recurrent,
+    "transformer_encoder": _transformer,
+    "gaussian_latent": _gaussian_latent,
 }
 """How each layer kind becomes __init__ and forward lines, weights and init calls."""
 
@@ -706,6 +804,26 @@ def _predict(activation: str) -> tuple[str, str]:
     if activation == "sigmoid":
         return docstring("Probabilities: the sigmoid of each logit."), "torch.sigmoid(self(x))"
     return docstring("Predicted values: the raw outputs of the linear output unit."), "self(x)"
+
+
+RAW_UNITS = {
+    "minmax": "(r.unflatten(1, INPUT_SHAPE) * self.normalize.range + self.normalize.min)",
+    "standard": "(r.unflatten(1, INPUT_SHAPE) * self.normalize.std + self.normalize.mean)",
+}
+"""task: reconstruct: a normalised reconstruction r back in the raw inputs' units."""
+
+
+def _reconstruction(program: Program, expr: str) -> tuple[str, str]:
+    """task: reconstruct: predict's docstring and expression, the reconstruction of the input
+    (flattened) un-normalised to the raw inputs' units."""
+    normalize = program.model.normalize
+    doc = docstring(
+        "The reconstruction of the input, flattened, in the raw inputs' units (the normaliser "
+        "inverted)."
+    )
+    if normalize == "none":
+        return doc, expr
+    return doc, RAW_UNITS[normalize].replace("r.", f"{expr}.", 1) + ".flatten(1)"
 
 
 def _target_scale(program: Program, out: _Collector, init: list[str]) -> tuple[str, str] | None:
@@ -828,6 +946,8 @@ def model_context(program: Program) -> ModelCode:
         fwd.append(f"x = self.input_noise(x)  # {shape_comment(model.input_shape)}")
     layers = (*model.layers, model.output)
     _block(_Emit(layers, 0, "self", init, fwd, out, model.bias_init))
+    latent = next((lay for lay in model.layers if lay.kind == "gaussian_latent"), None)
+    encode = _encode(fwd, out, latent.out_shape[0]) if latent is not None else None
     fwd, normalized = _forward_normalized(program, fwd)
     heads = _heads(program, init, fwd, out)
     if heads is not None:  # forward reads the shared layers through shared()
@@ -841,6 +961,8 @@ def model_context(program: Program) -> ModelCode:
     scaled = _target_scale(program, out, init)
     if scaled is not None:
         predict_doc, predict_expr = scaled
+    if program.task == "reconstruct":  # the reconstruction in the raw inputs' units
+        predict_doc, predict_expr = _reconstruction(program, predict_expr)
     summary = " ".join((program.description or "").split()) or f"The {program.name} model."
     units = model.output_units
     return ModelCode(
@@ -873,4 +995,5 @@ def model_context(program: Program) -> ModelCode:
         heads=heads,
         forward_normalized=normalized,
         tied_weights=_tied_weights(program),
+        encode=encode,
     )

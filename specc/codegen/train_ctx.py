@@ -31,7 +31,7 @@ from specc.analysis.ir import (
     SgdOptions,
     StepScheduleOptions,
 )
-from specc.codegen import heads_ctx
+from specc.codegen import heads_ctx, reconstruct_ctx
 from specc.codegen.adversarial_ctx import adversarial_constants, step_loss_line
 from specc.codegen.literals import LINE_LENGTH, py, wrap_text
 
@@ -390,15 +390,16 @@ def _main(program: Program) -> Main:
         after_device=(
             "t_train, t_val, t_test = head_targets(splits, device)  # heads: each head's targets",
         ) if heads else (),
-        after_model=tuple(after_model),
+        after_model=(*after_model, *reconstruct_ctx.after_model(program)),
         train_returns="losses, train_loss, head_train" if heads else "losses, train_loss",
         train_targets=", t_train" if heads else "",
         refit_targets=", t_fit" if heads else "",
         refit_data=(
             "t_fit = {name: torch.cat([t_train[name], t_val[name]]) for name in HEADS}",
-        ) if heads else (),
+        ) if heads else reconstruct_ctx.refit_targets(program)
+        if program.training.refit == "best_epochs" else (),
         after_eval=(ADV_EVAL,) if adversarial else (),
-        after_row=(HEAD_ROW,) if heads else (),
+        after_row=(HEAD_ROW,) if heads else reconstruct_ctx.after_row(program),
         splits=(
             'splits_xy["oob"] = (x_oob, y_oob)  '
             "# out-of-bag rows: the member's unseen training rows",
@@ -408,7 +409,7 @@ def _main(program: Program) -> Main:
             "for name, (x, y) in splits_xy.items():  "
             "# each split attacked by FGSM: adv_loss, adv_<metric>",
             "    summary[\"metrics\"][name].update(evaluate_adversarial(model, x, y))",
-        ) if adversarial else (),
+        ) if adversarial else reconstruct_ctx.after_summary(program),
         end=("tensorboard.close()",) if program.tracking.tensorboard else (),
     )  # fmt: skip
 
@@ -720,8 +721,8 @@ def _step(program: Program, augments: bool) -> Step:
     forward += ["clean = add_weight_noise(weights)"] if noise else []
     if program.heads:  # heads: main loss and each head's from one forward pass
         forward += heads_ctx.HEAD_STEP
-    else:
-        forward.append(step_loss_line(program))  # regularizers.adversarial: the clean/attacked mix
+    else:  # regularizers.adversarial: the clean/attacked mix; gaussian_latent: + the KL
+        forward += reconstruct_ctx.step_lines(program) or [step_loss_line(program)]
     objective = heads_ctx.OBJECTIVE if program.heads else "loss"
     terms = [objective, *(["penalty(weights)"] if penalties else [])]
     terms += ["tie_penalty(model.tied_weights())"] if program.model.ties else []  # tie
@@ -819,6 +820,7 @@ def _refit(program: Program, plateau: bool, has_rule: bool) -> Refit | None:
         start += ["model.normalize.fit(x_fit.cpu())"] if normalize else []
         start += _target_refit(program)
         start.append("model.to(device)")
+        start += reconstruct_ctx.refit_targets(program)  # task: reconstruct
         return Refit(
             strategy="best_epochs",
             comment=("from scratch with the same seed for i* epochs; normaliser refitted on "
@@ -869,6 +871,8 @@ TARGET_METRIC_LINES = (
 
 def _metric_lines(program: Program) -> tuple[str, ...]:
     """evaluate()'s metric lines: the task's, un-standardised first for data.normalize_target."""
+    if reconstruct_ctx.is_reconstruct(program):  # task: reconstruct
+        return reconstruct_ctx.metric_lines(program)
     lines = METRIC_LINES[program.task]
     if program.model.normalize_target == "none":
         return lines
@@ -927,13 +931,19 @@ def train_context(program: Program, out_dir: Path) -> TrainContext:
     aug_consts, augments = _augments(program)
     data_group += aug_consts
     loss_group, smoothing, loss_code = _loss(program)
+    recon_loss = reconstruct_ctx.loss_code(program)  # task: reconstruct: summed over outputs
+    loss_code = Code(*recon_loss) if recon_loss is not None else loss_code
     reg_group, penalties = _regularizers(program)
     opt_group, optimizer_call = _optimizer(program)
     sched_group, lr_rule = _schedule(program)
     stop_group, tracker = _stopping(program)
     plateau = training.schedule.name == "plateau"
     model_group = [
-        Constant("TASK", py(program.task), "output.activation and output.units"),
+        Constant(
+            "TASK",
+            py(program.task),
+            "task" if program.task == "reconstruct" else "output.activation and output.units",
+        ),  # fmt: skip
         Constant("METRICS", py(list(program.metrics)), "the task's metrics, loss first"),
     ]
     system_group = [
@@ -952,6 +962,10 @@ def train_context(program: Program, out_dir: Path) -> TrainContext:
             "adversarial training (FGSM)",
             tuple(Constant(*c) for c in adversarial_constants(program)),
         ),  # fmt: skip
+        ConstantGroup(
+            "variational autoencoder (gaussian_latent)",
+            tuple(Constant(*c) for c in reconstruct_ctx.constants(program)),
+        ),
         ConstantGroup("optimizer", tuple(opt_group)),
         ConstantGroup(f"schedule: {training.schedule.name}", tuple(sched_group)),
         ConstantGroup("stopping", tuple(stop_group)),
@@ -974,14 +988,17 @@ def train_context(program: Program, out_dir: Path) -> TrainContext:
         name=program.name,
         name_literal=py(program.name),
         task=program.task,
-        classification=program.task != "regression",
+        classification=program.task not in ("regression", "reconstruct"),
         data_kind=data.kind,
         sklearn_loader=SKLEARN_LOADERS[data.dataset or ""] if data.kind == "sklearn" else None,
         data_file=data_file,
         stratify=data.stratify,
         data_constants=(*_data_constants(program, data_file), *heads_ctx.data_constants(program)),
         requirements=requirements,
-        imports=_imports(functional, program.tracking.tensorboard, program.ensemble is not None),
+        imports=tuple(
+            reconstruct_ctx.model_import(program) if line.startswith("from model ") else line
+            for line in _imports(functional, program.tracking.tensorboard, bool(program.ensemble))
+        ),
         constants=tuple(g for g in groups if g.constants),
         smoothing=smoothing,
         loss=loss_code,

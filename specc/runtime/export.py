@@ -11,6 +11,7 @@ from the run's own data; the file is then written atomically (temporary file + o
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import io
 import json
@@ -293,7 +294,7 @@ def _task_of(activation: Any, units: int) -> str:
 
 def _labels(task: str, units: int, labels: Any, run_dir: Path) -> list[str] | None:
     """The class labels as strings (defaults `0`, `1`, ...), or None for regression."""
-    if task == "regression":
+    if task in ("regression", "reconstruct", "encoder"):
         return None
     expected = 2 if task == "binary" else units
     if labels is None:
@@ -341,6 +342,35 @@ def predict(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The generated model's `predict(x)`: the output unit applied to its logits."""
     method: Callable[[torch.Tensor], torch.Tensor] = getattr(model, "predict")  # noqa: B009
     return method(x)
+
+
+class EncoderPart(torch.nn.Module):
+    """export.onnx.part: encoder: a VAE's encoder, raw input -> the gaussian_latent's mu."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        encode: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+        encode = getattr(self.model, "encode")  # noqa: B009 - a generated model's method
+        return encode(x)[0]
+
+
+def select_part(
+    run: Run, model: torch.nn.Module, shape: tuple[int, ...], units: int
+) -> tuple[torch.nn.Module, int]:
+    """The module whose predict() is exported and its output width: the model, or with
+    export.onnx.part: encoder its encoder (the latent's width)."""
+    onnx_options = (run.spec.get("export") or {}).get("onnx") or {}
+    if not isinstance(onnx_options, dict) or onnx_options.get("part") != "encoder":
+        return model, units
+    if not callable(getattr(model, "encode", None)):
+        raise ExportError(f"{run.model_file}: part: encoder needs a gaussian_latent", EXIT_USAGE)
+    part = EncoderPart(model).eval()
+    with torch.no_grad():
+        width = part.predict(torch.zeros(1, *shape))
+    return part, int(width.shape[-1])
 
 
 class Predict(torch.nn.Module):
@@ -569,13 +599,16 @@ def export_run(
         oc.output_file(out_path, "model.onnx") if out_path is not None else run.path / "model.onnx"
     )
     model, shape, units = load_model(run)
+    exported, units = select_part(run, model, shape, units)  # export.onnx.part
     x, samples, splits, note = sample_rows(run, shape)
     iface = interface(run, shape, units, splits)
+    if exported is not model:  # the encoder: the latent's mu, one column per latent unit
+        iface = dataclasses.replace(iface, task="encoder", features=iface.features)
     tracer: list[str] = []
-    proto = trace(model, iface.input_shape, opset, tracer)
+    proto = trace(exported, iface.input_shape, opset, tracer)
     props = {**metadata(iface, run.spec), **target_scale.metadata(model)}
     data = check(finish(proto, props, iface.units))
-    checks = verify(data, model, batches(x), tracer)
+    checks = verify(data, exported, batches(x), tracer)
     write_atomic(out, data)
     seconds = time.perf_counter() - started
     return ExportReport(out, len(data), opset, checks, samples, seconds, (note,) if note else ())

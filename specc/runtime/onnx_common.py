@@ -36,7 +36,8 @@ META_TASK = "specc.task"
 META_VERSION = "specc.version"
 META_TARGETS = "specc.targets"
 
-TASKS = ("regression", "binary", "multilabel", "multiclass")
+TASKS = ("regression", "binary", "multilabel", "multiclass", "reconstruct", "encoder")
+"""reconstruct: an autoencoder's reconstruction; encoder: a VAE's encoder (export.onnx.part)."""
 
 
 @dataclass(frozen=True)

@@ -147,7 +147,7 @@ def _dims(shape: list) -> str:
 
 def _labels(labels: list[str] | None, task: str, units: int) -> list[str] | None:
     """Class labels, defaulting to `0`, `1`, ... when the metadata has none that fit."""
-    if task == "regression":
+    if task in ("regression", "reconstruct", "encoder"):
         return None
     expected = 2 if task == "binary" else units
     if labels is None or len(labels) != expected:
@@ -533,6 +533,12 @@ def output_frame(model: Model, y: np.ndarray) -> pd.DataFrame:
         hits = (y >= THRESHOLD).astype(np.int8)
         cols.update({f"prediction_{label}": hits[:, k] for k, label in enumerate(labels)})
         cols.update({f"p_{label}": y[:, k] for k, label in enumerate(labels)})
+    elif model.task == "reconstruct":  # the input again, one column per input feature
+        names = model.features if model.features and len(model.features) == model.units else None
+        for k in range(model.units):
+            cols[f"reconstruction_{names[k] if names else k}"] = y[:, k]
+    elif model.task == "encoder":  # export.onnx.part: encoder: the latent mean
+        cols.update({f"z_{k}": y[:, k] for k in range(model.units)})
     elif model.units == 1:
         cols["prediction"] = y[:, 0]
     else:

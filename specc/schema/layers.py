@@ -288,6 +288,45 @@ class SimpleRnnParams(RecurrentParams):
     """Non-linearity g of the recurrence."""
 
 
+class TransformerEncoderParams(Params):
+    """Pre-norm transformer encoder over a [T, F] sequence: each step projected to `width`
+    (when F differs), positions added, then `layers` blocks x + Attn(LN(x)), x + FFN(LN(x))
+    with multi-head self-attention and a GELU feed-forward network, and a final LayerNorm."""
+
+    width: PositiveInt
+    """Model width d: the size of every step's vector inside the encoder (must divide by
+    heads)."""
+    heads: PositiveInt
+    """Attention heads; each attends with width / heads dimensions."""
+    ff_units: PositiveInt | None = None
+    """Hidden units of each block's feed-forward network; default: 4 × width."""
+    layers: PositiveInt = 1
+    """Number of pre-norm encoder blocks."""
+    dropout: Probability = 0.1
+    """Dropout on the attention weights, after the attention and after each feed-forward
+    layer, as in nn.TransformerEncoderLayer (whose default, 0.1, this is; training only)."""
+    positional: Literal["learned", "sinusoidal", "none"] = "learned"
+    """Position information added to each step: a learned [T, width] table, the fixed sine and
+    cosine table of Vaswani et al., or none (attention alone ignores the order of the steps)."""
+    reduce: Literal["mean", "last", "none"] = "mean"
+    """The output: the mean over the steps [width], the last step [width], or every step
+    [T, width]."""
+
+
+class GaussianLatentParams(Params):
+    """Variational (VAE) bottleneck on a vector: two dense heads from the previous width give mu
+    and log sigma^2 of q(z|x) = N(mu, diag sigma^2); z = mu + sigma * eps (eps ~ N(0, I)) while
+    training, z = mu in evaluation and in the ONNX graph. Adds kl_weight * KL(q(z|x) || N(0, I))
+    to the loss, KL = -1/2 sum_j (1 + log sigma_j^2 - mu_j^2 - sigma_j^2) summed over the latent
+    units and averaged over the rows (the scale of the summed reconstruction loss). Needs
+    task: reconstruct; at most one per spec."""
+
+    units: PositiveInt
+    """Latent dimensions (the width of z, mu and log sigma^2)."""
+    kl_weight: NonNegFloat = 1.0
+    """beta of the KL term (1: the VAE's evidence lower bound; 0: no pull towards N(0, I))."""
+
+
 class ResidualParams(Params):
     """y = F(x) + x, or F(x) + P(x) with a learned projection P when the shapes differ."""
 
@@ -390,6 +429,14 @@ class Rnn(Strict):
     rnn: LayerParams[SimpleRnnParams]
 
 
+class TransformerEncoder(Strict):
+    transformer_encoder: LayerParams[TransformerEncoderParams]
+
+
+class GaussianLatent(Strict):
+    gaussian_latent: LayerParams[GaussianLatentParams]
+
+
 LAYER_TYPES: dict[str, type[Strict]] = {
     "dense": Dense,
     "dropout": Dropout,
@@ -413,6 +460,8 @@ LAYER_TYPES: dict[str, type[Strict]] = {
     "lstm": Lstm,
     "gru": Gru,
     "rnn": Rnn,
+    "transformer_encoder": TransformerEncoder,
+    "gaussian_latent": GaussianLatent,
 }
 """Every layer type of the vocabulary, by its key."""
 
@@ -439,7 +488,9 @@ Layer = Annotated[
     | Annotated[Flatten, Tag("flatten")]
     | Annotated[Lstm, Tag("lstm")]
     | Annotated[Gru, Tag("gru")]
-    | Annotated[Rnn, Tag("rnn")],
+    | Annotated[Rnn, Tag("rnn")]
+    | Annotated[TransformerEncoder, Tag("transformer_encoder")]
+    | Annotated[GaussianLatent, Tag("gaussian_latent")],
     Discriminator(first_key),
     OneKeyItem(),
 ]

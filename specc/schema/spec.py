@@ -483,6 +483,10 @@ class Onnx(Strict):
 
     opset: Annotated[int, Field(ge=13, le=23), NOT_BOOL_INT] = 18
     """ONNX opset version."""
+    part: Literal["model", "encoder"] = "model"
+    """What the graph computes: the whole model (`output`), or, for a spec with a
+    `gaussian_latent` layer, the encoder only: raw input to the latent mean mu (`output`
+    [batch, units]); a specc extension of the export contract (docs/deployment.md)."""
 
 
 class Export(Strict):
@@ -560,6 +564,11 @@ class Spec(Strict):
     """Hidden layers in order."""
     output: Output
     """The output unit."""
+    task: Literal["reconstruct"] | None = None
+    """`reconstruct`: an autoencoder, whose target is the normalised input itself (flattened;
+    no labels, no data.target), output.units = prod(input.shape); its loss (mse for a linear
+    output, binary_cross_entropy for a sigmoid one with data.normalize: minmax) is summed over
+    the output units and averaged over the rows. Absent: the task follows from the output unit."""
     loss: Loss | None = None
     """Training loss; default: the one matching the output unit."""
     regularizers: Regularizers = Regularizers()
