@@ -101,7 +101,9 @@ def test_two_specc_tune_processes_share_one_study_on_postgresql(
 ) -> None:
     """Two `specc tune --storage URL` processes (as on two machines: each its own run
     directory), started together on an empty database, run the 4 trials of one study between
-    them; each trial is a run directory of the process that ran it."""
+    them; each trial is a run directory of the process that ran it. Both exit 0; exactly one
+    of them (the one that claims the finished study) writes trials.csv, best.yaml, search.png
+    and final/, after the last trial of either ended."""
     spec = tmp_path / "search.yaml"
     spec.write_text(SEARCH_SPEC)
     runs = [tmp_path / "a", tmp_path / "b"]
@@ -115,8 +117,15 @@ def test_two_specc_tune_processes_share_one_study_on_postgresql(
     trained = [sorted(p.name for p in (run / "trials").iterdir()) for run in runs]
     assert all(trained), f"one process ran no trial: {trained}"
     assert sorted(trained[0] + trained[1]) == ["0000", "0001", "0002", "0003"]
-    tables = []
-    for run in runs:  # the process that finished the last trial saw all four complete
-        with open(run / "trials.csv", newline="") as f:
-            tables.append([row["state"] for row in csv.DictReader(f)])
-    assert ["complete"] * 4 in tables, tables
+    outputs = ("trials.csv", "best.yaml", "search.png", "final")
+    writers = [run for run in runs if (run / "trials.csv").exists()]
+    assert len(writers) == 1, "trials.csv written by both processes, or by neither"
+    (writer,) = writers
+    (other,) = [run for run in runs if run != writer]
+    assert all((writer / name).exists() for name in outputs)
+    assert not any((other / name).exists() for name in outputs)
+    with open(writer / "trials.csv", newline="") as f:
+        assert [row["state"] for row in csv.DictReader(f)] == ["complete"] * 4
+    ended = max(p.stat().st_mtime for run in runs for p in run.glob("trials/*/summary.json"))
+    assert (writer / "trials.csv").stat().st_mtime >= ended
+    assert (writer / "final" / "summary.json").is_file()

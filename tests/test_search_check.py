@@ -6,6 +6,7 @@ the command line, the corner limit and the storage URLs.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -353,3 +354,85 @@ def test_any_search_section_is_diagnosed_without_a_crash(
     checked = check(text)
     errors = any(d.severity == "error" for d in checked.diagnostics)
     assert (checked.program is None) == errors, [d.render() for d in checked.diagnostics]
+
+
+# --- why the corners suffice ------------------------------------------------------------------
+
+IMAGE = """\
+name: image_search
+data: {source: 'sklearn:digits'}
+input: {shape: [1, 8, 8]}
+layers:
+  - conv2d: {filters: 4, kernel_size: 3, padding: 1, stride: 1, dilation: 1, bias: false}
+  - batchnorm: {}
+  - maxpool2d: {pool_size: 2, padding: 0}
+  - residual:
+      projection: true
+      layers:
+        - conv2d: {filters: 6, kernel_size: 3, padding: 1}
+        - conv2d: {filters: 6, kernel_size: 1}
+  - flatten: {}
+  - residual: {layers: [{dense: {units: 96}}]}
+output: {units: 10, activation: softmax}
+optimizer: {name: sgd, lr: 0.05}
+training: {epochs: 5, batch_size: 16}
+"""
+"""Every integer the shape rules read: sizes that must not collapse, pooling padding at most
+half its window, a residual block that must give back its input's spatial size (and a dense
+one its width: 6 × 4 × 4 = 96), a batch size of at least 2 with batch norm."""
+IMAGE_KEYS = {
+    "layers.0.conv2d.filters": (1, 8, 4),
+    "layers.0.conv2d.kernel_size": (1, 7, 3),
+    "layers.0.conv2d.padding": (0, 3, 1),
+    "layers.0.conv2d.stride": (1, 3, 1),
+    "layers.0.conv2d.dilation": (1, 3, 1),
+    "layers.2.maxpool2d.pool_size": (1, 4, 2),
+    "layers.2.maxpool2d.padding": (0, 2, 0),
+    "layers.2.maxpool2d.stride": (1, 3, 2),
+    "layers.3.residual.layers.0.conv2d.kernel_size": (1, 5, 3),
+    "layers.3.residual.layers.0.conv2d.padding": (0, 3, 1),
+    "layers.3.residual.layers.0.conv2d.stride": (1, 2, 1),
+    "layers.3.residual.layers.1.conv2d.kernel_size": (1, 3, 1),
+    "layers.3.residual.layers.1.conv2d.padding": (0, 2, 0),
+    "layers.3.residual.layers.1.conv2d.filters": (1, 8, 6),
+    "layers.5.residual.layers.0.dense.units": (16, 200, 96),
+    "training.batch_size": (1, 4, 16),
+}
+"""(least, largest, the spec's value) of each key the property below searches."""
+
+
+@st.composite
+def _integer_spaces(draw: st.DrawFn) -> dict[str, tuple[int, int]]:
+    """1 to 3 keys of IMAGE_KEYS, each an integer range around the spec's value."""
+    keys = draw(st.lists(st.sampled_from(sorted(IMAGE_KEYS)), min_size=1, max_size=3, unique=True))
+    space = {}
+    for key in keys:
+        least, largest, value = IMAGE_KEYS[key]
+        lo = draw(st.integers(least, max(least, min(value, largest))))
+        space[key] = (lo, draw(st.integers(lo, largest)))
+    return space
+
+
+@settings(
+    max_examples=150, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
+)
+@given(space=_integer_spaces())
+def test_a_space_whose_corners_pass_has_no_failing_point_inside(
+    space: dict[str, tuple[int, int]],
+) -> None:
+    """What docs/search.md argues: every size the shape rules compare is monotone in each
+    integer (floor((n + 2p − d(k−1) − 1)/s) + 1, products of those), and each rule either fails
+    past one end (a threshold) or compares two such sizes (an equality, which holds at every
+    corner only where it holds everywhere), so within the corner limit a point inside a space
+    that `specc check` accepts never fails: every point of the range is checked here. (The one
+    rule that is not monotone, a transformer's width a multiple of its heads, is not in this
+    spec: specc check tries every value of a short integer range for it, tests/cases/
+    search-int-between.)"""
+    lines = "".join(f"    {k}: {{int_uniform: [{lo}, {hi}]}}\n" for k, (lo, hi) in space.items())
+    if not check(IMAGE + "search:\n  trials: 5\n  space:\n" + lines).ok:
+        return  # a corner (or a value alone) fails: specc check says so before any trial
+    points = list(itertools.product(*(range(lo, hi + 1) for lo, hi in space.values())))
+    for point in points[:: max(1, len(points) // 60)]:
+        overrides = [f"{k}={v}" for k, v in zip(space, point, strict=True)]
+        checked = check(IMAGE, overrides)
+        assert checked.ok, (overrides, [d.render() for d in checked.diagnostics])

@@ -8,6 +8,7 @@ import csv
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -181,6 +182,46 @@ def test_failed_trial_is_failed_with_its_message(tmp_path: Path) -> None:
     assert all("test" not in key for t in study.trials for key in t.user_attrs)
 
 
+REFUSED = """\
+search:
+  metric: val_loss
+  trials: 2
+  sampler: random
+  seed: 7
+  space:
+    optimizer.nesterov: {choice: [false, true]}
+    optimizer.momentum: {choice: [0.0, 0.9]}
+    optimizer.lr: {choice: [0.05, 0.1]}
+    layers.0.dense.units: {choice: [8, 16]}
+    layers.0.dense.activation: {choice: [relu, tanh]}
+    training.batch_size: {choice: [16, 32]}
+    data.split.seed: {choice: [0, 1]}
+"""
+"""128 corners, more than the 64 that specc check combines: each value alone is checked, and
+passes, but nesterov: true with momentum: 0 does not (seed 7 draws it first, then a good one)."""
+
+
+def test_trial_the_checker_refuses_is_failed_with_its_message(tmp_path: Path) -> None:
+    # within the corner limit no trial can fail the checker (docs/search.md, and the property
+    # test in test_search_check.py); beyond it a combination can, and is a failed trial
+    spec = write_spec(tmp_path, REFUSED)
+    checked = specc("check", str(spec))
+    assert checked.returncode == 0, checked.stderr
+    done = tune(spec, tmp_path / "run")
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = read_csv(tmp_path / "run" / "trials.csv")
+    assert [r["state"] for r in rows] == ["failed", "complete"], rows
+    assert (rows[0]["optimizer.nesterov"], rows[0]["optimizer.momentum"]) == ("true", "0")
+    assert rows[0]["message"] == (
+        f"{spec}:9:12: error[invalid-value]: optimizer: nesterov: true needs momentum > 0"
+    )
+    assert rows[0]["epochs"] == "" and not (tmp_path / "run" / "trials" / "0000").exists()
+    assert "trial 0 [1/2] failed: " in done.stderr  # the progress line says why
+    alone = write_spec(tmp_path, REFUSED.replace("trials: 2", "trials: 1"), "alone.yaml")
+    done = tune(alone, tmp_path / "alone")  # every trial refused by the checker: exit 1
+    assert done.returncode == 1 and "no trial completed" in done.stderr, done.stderr[-3000:]
+
+
 def _start(spec: Path, run: Path, *args: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONWARNINGS": "default"}
     command = [sys.executable, "-m", "specc", "tune", str(spec), "-o", str(run), "--quiet", *args]
@@ -257,6 +298,49 @@ def test_two_workers_on_the_journal(tmp_path: Path) -> None:
         assert trial_spec["training"]["threads"] == 1
 
 
+def _pids_of(*words: str) -> list[int]:
+    """The processes whose command line holds each of `words`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        text = [a.decode(errors="replace") for a in args]
+        if proc.name.isdigit() and all(w in text for w in words):
+            found.append(int(proc.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds workers in /proc")
+def test_a_killed_worker_has_its_trial_retried(tmp_path: Path) -> None:
+    # the journal has no heartbeat: specc tune sees its worker process die, and the trial it
+    # left running is failed and retried (the other worker, waiting for it, runs it again)
+    spec = write_spec(
+        tmp_path,
+        RANDOM.replace("trials: 3", "trials: 2"),
+    )
+    spec.write_text(
+        spec.read_text().replace("epochs: 3", "epochs: 200").replace("patience: 2", "patience: 150")
+    )
+    run = tmp_path / "run"
+    proc = _start(spec, run, "--workers", "2")
+    for number in ("0000", "0001"):  # both workers are training
+        _wait_for(run / "trials" / number / "last.pt", proc)
+    (worker,) = _pids_of("--worker", "1", str(run))
+    os.kill(worker, signal.SIGKILL)
+    _, stderr = proc.communicate(timeout=400)
+    assert proc.returncode == 0, stderr[-3000:]
+    assert "worker 1 exited with status 137; trial " in stderr, stderr
+    rows = read_csv(run / "trials.csv")
+    states = [r["state"] for r in rows]
+    assert sorted(states) == ["complete", "complete", "retried"], rows
+    lost = next(r for r in rows if r["state"] == "retried")
+    again = rows[2]
+    assert again["state"] == "complete" and again["optimizer.lr"] == lost["optimizer.lr"]
+    assert (run / "final" / "summary.json").is_file()
+
+
 def test_sqlite_storage(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, RANDOM.replace("trials: 3", "trials: 2"))
     url = f"sqlite:///{tmp_path / 'study.db'}"
@@ -283,18 +367,58 @@ def test_usage_and_spec_errors(tmp_path: Path) -> None:
     assert done.returncode == 2 and "no such file" in done.stderr
 
 
-def test_two_workers_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
-    # two processes on one database study, as on two machines: each in its own RUN_DIR
+OUTPUTS = ("trials.csv", "search.png", "best.yaml", "final")
+
+
+def written_after_every_trial(outputs: Path, *runs: Path) -> None:
+    """trials.csv lists every trial finished, and was written after the last trial ended (its
+    summary.json) in any of the run directories."""
+    rows = read_csv(outputs / "trials.csv")
+    assert "running" not in [r["state"] for r in rows], rows
+    ended = [p.stat().st_mtime for run in runs for p in run.glob("trials/*/summary.json")]
+    assert ended and (outputs / "trials.csv").stat().st_mtime >= max(ended)
+
+
+def test_two_workers_and_one_trial(tmp_path: Path) -> None:
+    # the worker left without a trial waits for the other's, and ends well; the outputs are
+    # written once, by `specc tune` itself, after the trial
     spec = write_spec(tmp_path, RANDOM)
-    first = _start(spec, tmp_path / "a", "--storage", postgres_url)
-    done = tune(spec, tmp_path / "b", "--storage", postgres_url)
-    _, stderr = first.communicate(timeout=400)
-    assert first.returncode == 0, stderr[-3000:]
+    run = tmp_path / "run"
+    done = tune(spec, run, "--workers", "2", "--trials", "1")
     assert done.returncode == 0, done.stderr[-3000:]
-    rows = read_csv(tmp_path / "b" / "trials.csv")
-    assert [r["state"] for r in rows] == ["complete"] * 3, rows
-    ran = {p.name for d in ("a", "b") for p in (tmp_path / d / "trials").iterdir()}
-    assert ran == {"0000", "0001", "0002"}
+    assert "worker " not in done.stderr  # no worker process exited with an error
+    assert [r["state"] for r in read_csv(run / "trials.csv")] == ["complete"]
+    assert [p.name for p in (run / "trials").iterdir()] == ["0000"]
+    written_after_every_trial(run, run)
+    assert (run / "final" / "summary.json").is_file() and (run / "best.yaml").is_file()
+    assert done.stdout.count("done: 1 trials; best trial 0") == 1
+
+
+def test_two_processes_and_one_trial_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
+    # two processes on one database study, as on two machines, each in its own RUN_DIR: one
+    # trains the only trial, the other waits for it; both exit 0, and exactly one of them
+    # (the one that claims the finished study) writes trials.csv, best.yaml and final/
+    spec = write_spec(tmp_path, RANDOM)
+    runs = [tmp_path / "a", tmp_path / "b"]
+    first = _start(spec, runs[0], "--storage", postgres_url, "--trials", "1")
+    done = tune(spec, runs[1], "--storage", postgres_url, "--trials", "1", "--quiet")
+    out, err = first.communicate(timeout=400)
+    assert first.returncode == 0, err[-3000:]
+    assert done.returncode == 0, done.stderr[-3000:]
+    writers = [run for run in runs if (run / "trials.csv").exists()]
+    assert len(writers) == 1, "trials.csv written by both processes, or by neither"
+    (writer,) = writers
+    (other,) = [run for run in runs if run != writer]
+    assert all((writer / name).exists() for name in OUTPUTS)
+    assert not any((other / name).exists() for name in OUTPUTS)
+    assert [r["state"] for r in read_csv(writer / "trials.csv")] == ["complete"]
+    trained = [p.name for p in tmp_path.glob("[ab]/trials/*")]
+    assert trained == ["0000"]
+    written_after_every_trial(writer, *runs)
+    report = (out if other == runs[0] else done.stdout).strip().splitlines()[-1]
+    assert report.startswith("done: 1 trials; best trial 0 (val_loss ") and report.endswith(
+        f"trials.csv, best.yaml and final/ are written by {socket.gethostname()}:{writer.resolve()}"
+    ), report
 
 
 def test_without_the_tune_extra(tmp_path: Path) -> None:

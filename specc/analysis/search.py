@@ -6,7 +6,8 @@ through the whole checker (a `CheckFn` the pipeline hands in), so a trial can ne
 error that `specc check` did not report:
 
 1. each value on its own, the others at the spec's values: both ends of every range, a value
-   inside each float range (an integer key refuses it), every choice. A problem at the
+   inside each float range (an integer key refuses it), every value of an integer range of at
+   most INT_VALUES_LIMIT values, every choice. A problem at the
    searched value is placed at that value in the space; any other problem of that spec (a
    shape that no longer flows, a loss that no longer fits) at the value that caused it;
 2. when the values are each valid and the space has at most CORNER_LIMIT corners (every
@@ -50,6 +51,8 @@ CheckFn = Callable[[Any, PosTree], list[Diagnostic]]
 SPACE: Path = ("search", "space")
 CORNER_LIMIT = 64
 """Most corners checked together; a larger space is checked one value at a time only."""
+INT_VALUES_LIMIT = 16
+"""An integer range with at most this many values has each of them checked alone."""
 LOG_DECADES = 2
 """A uniform range this many decades wide (high/low >= 10**2) on a learning rate or a
 penalty is sampled almost only in its top decade: the notes sample those on a log scale."""
@@ -389,7 +392,22 @@ def _points(key: str, dist: Range | Choice, node: PosTree) -> tuple[Point, ...]:
     if inner is not None:
         label = f"a value drawn from {kind} [{low}, {high}]"
         points.append(Point(inner, PosTree(node.pos), label, drawn=True))
+    for value in _between(dist):
+        label = f"{value}, a value of {kind} [{low}, {high}]"
+        points.append(Point(value, PosTree(node.pos), label, drawn=True))
     return tuple(points)
+
+
+def _between(dist: Range) -> tuple[int, ...]:
+    """The values strictly between an integer range's ends when it has at most
+    INT_VALUES_LIMIT of them (each is checked alone, so a rule that is not monotone, a width
+    that must split into `heads`, is found before the first trial); none for a float range."""
+    if not isinstance(dist, IntUniform | LogIntUniform):
+        return ()
+    low, top = int(_ends(dist)[0]), int(_top(dist))
+    step = (dist.step or 1) if isinstance(dist, IntUniform) else 1
+    values = tuple(range(low + step, top, step))
+    return values if len(values) + 2 <= INT_VALUES_LIMIT else ()
 
 
 def _top(dist: Range) -> float | int:

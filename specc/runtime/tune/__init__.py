@@ -6,7 +6,9 @@ storage and study), epoch_hook.py, one ordinary run directory per trial (trials/
 with stopping.refit none: a refit would train on the validation split that ranks the trials),
 and at the end trials.csv, search.png, best.yaml (the best trial's spec with the spec's own
 stopping and refit rules, without `search`) and final/ (best.yaml trained by `specc train`: the
-one evaluation on the test split). Trials report only validation values to the study.
+one evaluation on the test split). Trials report only validation values to the study. Of the
+processes that work on one study (--storage), the one that claims the finished study writes those
+(study.claim_final); the others print its result and who writes them.
 
 Exit statuses: 0 done, 1 spec errors (or no trial completed because the checker refused every
 one), 2 usage errors, bad data, an unusable RUN_DIR, 130 interrupted (`--resume` continues).
@@ -18,6 +20,7 @@ import json
 import shlex
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,6 +30,8 @@ from specc.runtime.train import lock_run_dir
 
 STATE_FILE = "tune.json"
 JOURNAL = "study.journal"
+WORKER_POLL_SECONDS = 0.2
+"""How often `specc tune --workers N` looks whether a worker process ended."""
 
 
 def _error(message: str) -> None:
@@ -168,10 +173,10 @@ def _open_study(job: Any, url: str | None, create: bool) -> Any:
 
 def _work(job: Any, url: str | None, worker: int) -> int:
     """`specc tune --worker K`: one worker process of --workers N."""
-    from specc.runtime.tune.trial import RELAY
+    from specc.runtime.train import SIGNALS
     from specc.runtime.tune.worker import work
 
-    RELAY.install()
+    SIGNALS.install()
     try:
         work(job, _open_study(job, url, create=False), worker)
     except KeyboardInterrupt:
@@ -180,13 +185,13 @@ def _work(job: Any, url: str | None, worker: int) -> int:
 
 
 def _search(job: Any, url: str | None, workers: int, resume: bool) -> int:
-    """Open the study, run its workers, then write the outputs and train final/."""
-    from specc.runtime.tune import report
+    """Open the study, run its workers until no trial of it runs, then (the one process that
+    claims it, of all those that worked on the study) write the outputs and train final/."""
+    from specc.runtime.train import SIGNALS
     from specc.runtime.tune import study as st
-    from specc.runtime.tune.trial import RELAY
     from specc.runtime.tune.worker import work
 
-    RELAY.install()
+    SIGNALS.install()
     try:
         study = _open_study(job, url, create=True)
     except Exception as exc:  # an unreachable database, a corrupt journal: one line
@@ -207,36 +212,86 @@ def _search(job: Any, url: str | None, workers: int, resume: bool) -> int:
     interrupted = False
     try:
         if workers == 1:
-            work(job, study, 0)
+            work(job, study, 0)  # returns when no trial of the study runs
         else:
-            interrupted = _run_workers(job, url, workers)
+            interrupted = _run_workers(job, study, url, workers)
     except KeyboardInterrupt:
         interrupted = True
-    interrupted = interrupted or RELAY.received
-    report.write_trials_csv(job.run / "trials.csv", study, job.base.search)
-    report.plot_search(job.run / "search.png", study, job.base.search, job.base.program.name)
-    if interrupted:
+    interrupted = interrupted or SIGNALS.received
+    if interrupted:  # a snapshot (running trials listed as such); the end rewrites them
+        _reports(job, study)
         again = ["specc", "tune", job.base.path, "-o", str(job.run), "--resume"]
         print(f"specc tune: interrupted; resume with: {shlex.join(again)}", file=sys.stderr)
         return EXIT_INTERRUPTED
     counted = st.counted(study.get_trials(deepcopy=False))
     if counted < job.trials:
+        _reports(job, study)
         _error(f"only {counted} of {job.trials} trials ran (a worker failed; see above)")
         return EXIT_USAGE
+    holder = st.claim_final(study, job.owner)
+    if holder != job.owner:  # another process finished the study with this one: it reports
+        return _joined(job, study, holder)
+    _reports(job, study)
     return _final(job, study, resume)
 
 
-def _run_workers(job: Any, url: str | None, workers: int) -> bool:
-    """N processes `specc tune --worker K` on the study; True when interrupted."""
-    from specc.runtime.tune.trial import RELAY
+def _reports(job: Any, study: Any) -> None:
+    """trials.csv and search.png in RUN_DIR."""
+    from specc.runtime.tune import report
+
+    report.write_trials_csv(job.run / "trials.csv", study, job.base.search)
+    report.plot_search(job.run / "search.png", study, job.base.search, job.base.program.name)
+
+
+def _run_workers(job: Any, study: Any, url: str | None, workers: int) -> bool:
+    """N processes `specc tune --worker K` on the study; True when interrupted. The trial of a
+    worker that dies (killed, out of memory) is failed and retried: the journal has no
+    heartbeat, and the other workers wait for every running trial."""
+    from specc.runtime.train import SIGNALS
+    from specc.runtime.tune import study as st
+    from specc.runtime.tune.trial import exit_status
 
     command = [sys.executable, "-m", "specc", "tune", job.base.path, "-o", str(job.run)]
     command += ["--trials", str(job.trials), "--workers", str(workers)]
     command += ["--storage", url] if url else []
     command += ["--quiet"] * job.quiet
-    children = [RELAY.start([*command, "--worker", str(k)]) for k in range(workers)]
-    statuses = [RELAY.wait(child) for child in children]
+    running = {k: SIGNALS.start([*command, "--worker", str(k)]) for k in range(workers)}
+    statuses = []
+    while running:
+        for k, child in list(running.items()):
+            if child.poll() is None:
+                continue
+            statuses.append(exit_status(SIGNALS.wait(running.pop(k))))
+            if statuses[-1] not in (EXIT_OK, EXIT_INTERRUPTED) and not SIGNALS.received:
+                lost = "".join(f"; trial {n} retried" for n in st.abandoned(study, job.owner, k))
+                print(f"worker {k} exited with status {statuses[-1]}{lost}", file=sys.stderr)
+        if running:
+            time.sleep(WORKER_POLL_SECONDS)
     return any(s == EXIT_INTERRUPTED for s in statuses)
+
+
+def _no_trial(study: Any) -> int:
+    """The exit status of a study without a complete trial: 1 when the checker refused every
+    trial that failed, else 2."""
+    _error("no trial completed; see trials.csv for why")
+    failed = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("message")]
+    checker = all(t.user_attrs.get("exit_status") == 1 for t in failed)
+    return EXIT_ERRORS if failed and checker else EXIT_USAGE
+
+
+def _joined(job: Any, study: Any, holder: str) -> int:
+    """The end of a process that helped with a study another process finishes: the result."""
+    from specc.runtime.tune import study as st
+    from specc.runtime.tune.worker import best
+
+    top = best(study)
+    if top is None:
+        return _no_trial(study)
+    n = st.counted(study.get_trials(deepcopy=False))
+    metric = job.base.search.metric
+    print(f"done: {n} trials; best trial {top.number} ({metric} {top.value:.6g}); "
+          f"trials.csv, best.yaml and final/ are written by {holder}")  # fmt: skip
+    return EXIT_OK
 
 
 def _final(job: Any, study: Any, resume: bool) -> int:
@@ -250,10 +305,7 @@ def _final(job: Any, study: Any, resume: bool) -> int:
     top = best(study)
     search = job.base.search
     if top is None:
-        failed = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("message")]
-        checker = all(t.user_attrs.get("exit_status") == 1 for t in failed)
-        _error("no trial completed; see trials.csv for why")
-        return EXIT_ERRORS if failed and checker else EXIT_USAGE
+        return _no_trial(study)
     values = {k: st.value_of(search, k, v) for k, v in top.params.items()}
     resolved, diags = trial_spec(job.base, values, fixed=False)
     if resolved is None:

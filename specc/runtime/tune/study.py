@@ -210,6 +210,50 @@ def fail_stale(study: optuna.Study, owner: str) -> list[int]:
     return stale
 
 
+CLAIM_WAIT_SECONDS = 5.0
+"""How long a process that lost the claim waits for the winner to write its name."""
+
+
+def claim_final(study: optuna.Study, owner: str) -> str:
+    """Claim the writing of the study's outputs (trials.csv, search.png, best.yaml, final/) at
+    its present number of trials N, its trials all finished; who holds the claim (`owner` when
+    this process does, now or since an earlier process of the same run directory).
+
+    The claim is an empty study NAME:final:N in the same storage (a spec's name has no colon):
+    creating a study is atomic in every Optuna storage (a database's unique study name; the
+    journal's order of operations), so of the processes that finish a study together exactly
+    one creates it. A study that a later run takes further (`--trials` raised) is claimed anew
+    at its new number of trials."""
+    n = counted(study.get_trials(deepcopy=False))
+    name = f"{study.study_name}:final:{n}"
+    store = study._storage
+    try:
+        claim = store.create_new_study([optuna.study.StudyDirection.MINIMIZE], name)
+    except optuna.exceptions.DuplicatedStudyError:
+        claim = store.get_study_id_from_name(name)
+        deadline = time.monotonic() + CLAIM_WAIT_SECONDS
+        while time.monotonic() < deadline:  # the winner writes its name right after
+            holder = store.get_study_user_attrs(claim).get("owner")
+            if holder is not None:
+                return str(holder)
+            time.sleep(0.1)
+        # the winner died between the two writes: nobody else will write the outputs
+    store.set_study_user_attr(claim, "owner", owner)
+    return owner
+
+
+def abandoned(study: optuna.Study, owner: str, worker: int) -> list[int]:
+    """Fail and retry the trials that worker process `worker` of this run directory left
+    running when it died; their numbers."""
+    lost = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if t.user_attrs.get("owner") == owner and t.user_attrs.get("worker") == worker:
+            tell(study, t.number, state=TrialState.FAIL)
+            retry(study, t)
+            lost.append(t.number)
+    return lost
+
+
 @dataclass
 class Heartbeat:
     """Records a database trial's heartbeat every HEARTBEAT_SECONDS while it trains."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -27,6 +26,7 @@ import yaml
 from specc.analysis.ir import Program, SearchIR
 from specc.diagnostics import Diagnostic, has_errors
 from specc.pipeline import check_value
+from specc.runtime.train import SIGNALS
 from specc.source.overrides import apply_overrides
 from specc.source.yamlpos import Pos, PosTree, load_yaml
 
@@ -142,53 +142,9 @@ def first_error(diags: list[Diagnostic]) -> str:
     return errors[0].render().splitlines()[0] if errors else "the spec has errors"
 
 
-class Relay:
-    """SIGINT, SIGTERM and SIGHUP while tune runs: before a child runs they raise
-    KeyboardInterrupt; while children run (trainings, workers) they are relayed to them as
-    SIGTERM, and each child ends by itself (a trial writes last.pt and exits 130)."""
-
-    def __init__(self) -> None:
-        self.children: list[subprocess.Popen[bytes]] = []
-        self.received = False
-
-    def install(self) -> None:
-        """Handle the three signals from now on (a SIGHUP ignored by nohup stays ignored)."""
-        for name in ("SIGINT", "SIGTERM", "SIGHUP"):
-            sig = getattr(signal, name, None)
-            if sig is not None and (name != "SIGHUP" or signal.getsignal(sig) != signal.SIG_IGN):
-                signal.signal(sig, self._handle)
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        first, self.received = not self.received, True
-        if self.children:
-            for child in self.children:
-                if child.poll() is None:
-                    child.send_signal(signal.SIGTERM)
-        elif first:
-            raise KeyboardInterrupt
-
-    def start(self, command: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
-        """Start a child (SIGINT ignored until it arms its own handlers) and relay to it."""
-        child = subprocess.Popen(command, preexec_fn=_ignore_sigint, **kwargs)
-        self.children.append(child)
-        if self.received:  # a signal came while it was being started
-            child.send_signal(signal.SIGTERM)
-        return child
-
-    def wait(self, child: subprocess.Popen[bytes]) -> int:
-        """The child's exit status (128 + N when signal N killed it)."""
-        try:
-            status = child.wait()
-        finally:
-            self.children.remove(child)
-        return 128 - status if status < 0 else status
-
-
-RELAY = Relay()
-
-
-def _ignore_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def exit_status(status: int) -> int:
+    """A child's status as a shell gives it: 128 + N when signal N killed it."""
+    return 128 - status if status < 0 else status
 
 
 @dataclass
@@ -217,7 +173,7 @@ def train(
     pruned = False
     with open(run / "train.log", "wb") as log:
         try:
-            child = RELAY.start(
+            child = SIGNALS.start(
                 command,
                 pass_fds=(values_w, answers_r),
                 stdout=log,
@@ -237,7 +193,7 @@ def train(
                     answers.flush()
                 except BrokenPipeError:
                     break
-        status = RELAY.wait(child)
+        status = exit_status(SIGNALS.wait(child))
     return Outcome(status, pruned, _last_error(run / "train.log"))
 
 

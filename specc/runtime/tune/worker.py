@@ -17,6 +17,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from specc.codegen.render import compile_program, write_files
 from specc.pipeline import check_file
+from specc.runtime.train import SIGNALS
 from specc.runtime.tune import study as st
 from specc.runtime.tune.trial import (
     Base,
@@ -59,9 +60,10 @@ def trial_dir(run: Path, number: int) -> Path:
 
 
 def work(job: Job, study: optuna.Study, worker: int) -> None:
-    """Run trials until the study counts job.trials of them, then wait for the other workers'
-    running trials (one may die and be retried). KeyboardInterrupt: the running trial is failed
-    and retried, then the interrupt goes on."""
+    """Run trials until the study counts job.trials of them, then wait until no trial of the
+    study runs (the other workers', here or on other machines: one may die and be retried, and
+    this worker then runs it). KeyboardInterrupt: the running trial is failed and retried, then
+    the interrupt goes on."""
     while True:
         optuna.storages.fail_stale_trials(study)  # a database's dead trials: retried
         trials = study.get_trials(deepcopy=False)
@@ -73,6 +75,7 @@ def work(job: Job, study: optuna.Study, worker: int) -> None:
         study.sampler = st.sampler(job.base.search, len(trials), worker)
         trial = study.ask()
         trial.set_user_attr("owner", job.owner)
+        trial.set_user_attr("worker", worker)  # whose trial it is when that process dies
         if st.counted(study.get_trials(deepcopy=False), below=trial.number) >= job.trials:
             trial.set_user_attr("surplus", True)  # another worker asked first: never trained
             st.tell(study, trial, state=TrialState.FAIL)
@@ -118,8 +121,9 @@ def run_trial(job: Job, study: optuna.Study, trial: optuna.Trial) -> None:
     except KeyboardInterrupt:
         outcome = None
     trial.set_user_attr("epochs", epochs_run(folder))
-    if outcome is None or outcome.status == 130:
-        fail("interrupted", 130)
+    stopped = SIGNALS.received and outcome is not None and outcome.status != 0
+    if outcome is None or outcome.status == 130 or stopped:  # stopped: SIGTERM came before
+        fail("interrupted", 130)  # train.py armed its handlers (it exits 143, silently)
         st.retry(study, study.get_trials(deepcopy=False)[trial.number])
         raise KeyboardInterrupt
     if outcome.status != 0:
