@@ -166,3 +166,65 @@ def test_posterior_collapse_is_warned_at_the_end(tmp_path):
     assert "warning: posterior collapse: the KL is" in done.stderr
     summary = json.loads((run / "summary.json").read_text())
     assert summary["warnings"][0].startswith("posterior collapse")
+
+
+def _wine_files(tmp_path):
+    """wine's 13 features, unlabelled: a CSV with a header (and one extra column to leave out
+    with data.features), and an npz with the features under `x` only."""
+    from sklearn.datasets import load_wine
+
+    bunch = load_wine()
+    x = np.asarray(bunch.data, dtype=np.float64)
+    names = [n.replace("/", "_") for n in bunch.feature_names]
+    with (tmp_path / "wine.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([*names, "batch_id"])
+        writer.writerows([*row, i % 7] for i, row in enumerate(x.tolist()))
+    np.savez(tmp_path / "wine.npz", x=x)
+    return names
+
+
+AE_FILE = """\
+name: wine_ae
+task: reconstruct
+data: {{source: {source}, normalize: standard{features}}}
+input: {{shape: [13]}}
+layers:
+  - dense: {{units: 4, activation: tanh}}
+output: {{units: 13, activation: linear}}
+optimizer: {{name: adam, lr: 0.01}}
+training: {{epochs: 30, batch_size: 32}}
+export: {{onnx: {{opset: 18}}}}
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["csv", "npz"])
+def test_autoencoder_reads_unlabelled_files(tmp_path, kind):
+    """A file source needs no target: the csv's listed features (every column by default) or
+    the npz's `x` are input and target; the model learns (val_mse falls below the 1.0 of
+    predicting the mean) and predict writes reconstructions in the file's units."""
+    names = _wine_files(tmp_path)
+    features = f", features: [{', '.join(names)}]" if kind == "csv" else ""
+    spec = tmp_path / "ae.yaml"
+    spec.write_text(AE_FILE.format(source=f"wine.{kind}", features=features), encoding="utf-8")
+    assert specc("check", str(spec)).returncode == 0
+    if kind == "csv":  # without data.features the batch_id column is an input too: 14 columns
+        wide = tmp_path / "wide.yaml"
+        wide.write_text(AE_FILE.format(source="wine.csv", features=""), encoding="utf-8")
+        done = specc("check", str(wide))
+        assert done.returncode == 1 and "error[data-input-mismatch]" in done.stdout
+        assert "14 feature columns" in done.stdout
+    run = tmp_path / "run"
+    done = specc("train", str(spec), "-o", str(run), timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert float(rows[-1]["val_mse"]) < 0.5 < float(rows[0]["val_mse"])
+    out = tmp_path / "rec.csv"
+    done = specc("predict", str(run / "model.onnx"), str(tmp_path / f"wine.{kind}"), "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    with out.open() as f:
+        predicted = list(csv.DictReader(f))
+    assert len(predicted) == 178
+    proline = [c for c in predicted[0] if c.startswith("reconstruction_")][-1]  # the 13th
+    assert 200 < float(predicted[0][proline]) < 2000  # raw units (proline is in the hundreds)

@@ -234,13 +234,17 @@ def _is_loop(exc: OSError) -> bool:
 
 
 def _check_table(cols: Columns, spec: Any) -> list[Finding]:
-    """csv/parquet: target and feature columns exist; counts match input and output."""
+    """csv/parquet: target and feature columns exist; counts match input and output (task:
+    reconstruct has no target column: its target is the input)."""
     data = spec.data
-    if data.target is None:
+    reconstruct = is_reconstruct(spec)
+    if data.target is None and not reconstruct:
         msg = f"data.target must name the target column of '{data.source}'"
         hint = f"add target: <column>; columns: {', '.join(cols.names[:12])}"
         return [error(("data",), "data-target-required", msg, hint)]
-    targets = as_list(data.target)
+    if reconstruct and data.target is not None:
+        return []  # reconstruct-target says so; the columns are counted once it is gone
+    targets = [] if reconstruct else as_list(data.target)
     odd = _odd_header(cols.names) if file_kind(data.source) == "csv" else None
     found = _named(targets, cols.names, "target", data.target, "column", odd)
     if data.features is not None:
@@ -271,7 +275,12 @@ def _check_table(cols: Columns, spec: Any) -> list[Finding]:
     default = len(cols.names) - len(targets) - len(heads)
     n_features = len(data.features) if data.features is not None else default
     found += _input_count(f"'{data.source}'", n_features, spec, "feature column")
-    return found + _target_count(len(targets), spec)
+    return found + ([] if reconstruct else _target_count(len(targets), spec))
+
+
+def is_reconstruct(spec: Any) -> bool:
+    """task: reconstruct (an autoencoder): the data has features only."""
+    return getattr(spec, "task", None) == "reconstruct"
 
 
 def _target_count(n: int, spec: Any) -> list[Finding]:
@@ -338,18 +347,22 @@ def _check_npz(cols: Columns, spec: Any) -> list[Finding]:
     if found:
         return found
     x_key, y_key = npz_keys(data)
+    reconstruct = is_reconstruct(spec)  # no target array: the target is the input
+    keys = (x_key,) if reconstruct else tuple(dict.fromkeys((x_key, y_key)))
     found += _named([x_key], cols.names, "features", data.features, "array")
-    found += _named([y_key], cols.names, "target", data.target, "array")
+    if not reconstruct:
+        found += _named([y_key], cols.names, "target", data.target, "array")
     if found:
         return found
-    for key in dict.fromkeys((x_key, y_key)):
+    for key in keys:
         if key in cols.objects:
             msg = f"array '{key}' holds Python objects, which load only by unpickling"
             hint = "save it with a numeric (or, for labels, string) dtype"
             found.append(error(("data", "source"), "data-file-unreadable", msg, hint))
-    x_shape, y_shape = cols.shapes[x_key], cols.shapes[y_key]
-    scalar = [k for k, shape in ((x_key, x_shape), (y_key, y_shape)) if not shape]
-    empty = [k for k, shape in ((x_key, x_shape), (y_key, y_shape)) if shape and shape[0] == 0]
+    shapes = {key: cols.shapes[key] for key in keys}
+    x_shape, y_shape = shapes[x_key], shapes.get(y_key, shapes[x_key])
+    scalar = [k for k, shape in shapes.items() if not shape]
+    empty = [k for k, shape in shapes.items() if shape and shape[0] == 0]
     if scalar or empty or x_shape[0] != y_shape[0]:
         if scalar:
             msg = f"array '{scalar[0]}' is a single value, not one row per example"
@@ -364,6 +377,8 @@ def _check_npz(cols: Columns, spec: Any) -> list[Finding]:
     if found:
         return found
     found += _input_count(f"array '{x_key}' {fmt_shape(x_shape[1:])}", math.prod(x_shape[1:]), spec)
+    if reconstruct:
+        return found
     targets = math.prod(y_shape[1:]) if len(y_shape) > 1 else 1
     return found + _target_count(targets, spec)
 
@@ -419,11 +434,11 @@ def data_ir(spec: Any, spec_dir: FsPath, task: Task) -> DataIR:
         known = file_kind(source)
         assert known is not None, "check_data accepts only known file formats"
         kind, dataset, path = known, None, str(data_path(source, spec_dir))
-        target = tuple(as_list(data.target))
+        target = () if task == "reconstruct" else tuple(as_list(data.target))
         features = tuple(data.features) if data.features is not None else None
         if kind == "npz":
             x_key, y_key = npz_keys(data)
-            target, features = (y_key,), (x_key,)
+            target, features = ((), (x_key,)) if task == "reconstruct" else ((y_key,), (x_key,))
     augment = tuple(
         AugmentIR(kind, AUGMENT_OPTIONS[kind](**getattr(item, kind).model_dump(mode="python")))
         for item in data.augment

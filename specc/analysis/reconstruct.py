@@ -115,8 +115,7 @@ def _loss(ctx: Context) -> list[Finding]:
 
 
 def _target(ctx: Context) -> list[Finding]:
-    """The target is the input: data.target is an error, and so are file sources (for now
-    the bundled datasets only)."""
+    """The target is the input: data.target is an error."""
     spec = ctx.spec
     if not is_reconstruct(spec):
         return []
@@ -124,10 +123,6 @@ def _target(ctx: Context) -> list[Finding]:
     if spec.data.target is not None:
         msg = "task: reconstruct trains on the input itself: data.target has no use"
         found.append(error(("data", "target"), "reconstruct-target", msg, "remove data.target"))
-    if not spec.data.source.startswith("sklearn:"):
-        msg = "task: reconstruct reads the bundled datasets only (sklearn:...), not data files"
-        hint = "use e.g. source: sklearn:digits"
-        found.append(error(("data", "source"), "reconstruct-data", msg, hint))
     return found
 
 
