@@ -160,7 +160,7 @@ def _member_summary(run_dir: Path, k: int) -> dict[str, Any]:
 def metrics(task: str, loss: Any, p: Any, y: Any) -> dict[str, float]:
     """The task's metrics (contract §5) of ensemble outputs p (probabilities or values)
     against a split's targets y as data.py gives them; nan for an empty split."""
-    from specc.runtime.evaluate import classification_loss, regression_loss
+    from specc.runtime.evaluate import classification_loss, regression_metrics
 
     names = ("loss", "accuracy") if task != "regression" else ("loss", "mae", "rmse", "r2")
     if len(p) == 0:
@@ -179,15 +179,7 @@ def metrics(task: str, loss: Any, p: Any, y: Any) -> dict[str, float]:
             "loss": classification_loss(loss, p, t),
             "accuracy": float(np.mean((p >= THRESHOLD) == (t > 0.5))),
         }
-    error = p - t
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r2 = 1.0 - (error**2).sum(axis=0) / ((t - t.mean(axis=0)) ** 2).sum(axis=0)
-    return {
-        "loss": regression_loss(loss, p, t),
-        "mae": float(np.abs(error).mean()),
-        "rmse": float(np.sqrt((error**2).mean())),
-        "r2": float(r2.mean()),
-    }
+    return regression_metrics(loss, p, t)
 
 
 def combine_outputs(outputs: Any, task: str, vote: str) -> Any:

@@ -479,18 +479,24 @@ def score(
             row["accuracy"] = float(np.mean(hits[:, k] == (t[:, k] > 0.5)))
             rows.append(row)
         return metrics, rows, None
-    t = numbers(targets, data)
+    return regression_metrics(loss, y, numbers(targets, data), scale), None, None
+
+
+def regression_metrics(
+    loss: Loss, y: np.ndarray, t: np.ndarray, scale: tuple[np.ndarray, np.ndarray] | None = None
+) -> dict[str, float]:
+    """loss, mae, rmse and r2 (per output, averaged) of outputs y against targets t [N, units];
+    `scale`: data.normalize_target's, which the loss alone is computed on."""
     out = y.astype(np.float64)
     error = out - t
     with np.errstate(divide="ignore", invalid="ignore"):  # a constant target: r2 is nan / -inf
         r2 = 1.0 - (error**2).sum(axis=0) / ((t - t.mean(axis=0)) ** 2).sum(axis=0)
-    metrics = {
+    return {
         "loss": regression_loss(loss, *target_scale.standardise(scale, out, t)),
         "mae": float(np.abs(error).mean()),
         "rmse": float(np.sqrt((error**2).mean())),
         "r2": float(r2.mean()),
     }
-    return metrics, None, None
 
 
 def outputs(model: pr.Model, chunks: Iterator[pr.Chunk]) -> np.ndarray:
