@@ -17,6 +17,7 @@ EXPECTED = [
     ("breast_cancer", "test", "accuracy", ">=", 0.93),
     ("diabetes", "test", "r2", ">=", 0.3),
     ("digits_mlp", "test", "accuracy", ">=", 0.95),
+    ("digits_ddp", "test", "accuracy", ">=", 0.95),  # two processes under torchrun
     ("digits_cnn", "test", "accuracy", ">=", 0.9),
     ("digits_lstm", "test", "accuracy", ">=", 0.9),
     ("digit_properties", "test", "accuracy", ">=", 0.85),

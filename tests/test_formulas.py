@@ -182,7 +182,14 @@ def test_a_training_step_penalises_and_projects_weights_only(tmp_path, monkeypat
         x = torch.rand(32, 1, 8, 8, generator=torch.Generator().manual_seed(1)) * 16
         model.normalize.fit(x)
         rng = torch.Generator().manual_seed(2)
-        train.train_epoch(model, train.build_optimizer(model), x, torch.arange(32) % 10, rng)
+        train.train_epoch(
+            model,
+            train.Objective(model),
+            train.build_optimizer(model),
+            x,
+            torch.arange(32) % 10,
+            rng,
+        )
         return {n: p.detach().clone() for n, p in model.named_parameters()}
 
     penalised = one_step()
@@ -334,7 +341,14 @@ def test_gradient_clipping_bounds_the_global_norm(tmp_path):
     norm = torch.sqrt(sum(g.square().sum() for g in grads))
     assert norm > 0.01  # so the clip is active
     before = [p.detach().clone() for p in model.parameters()]
-    train.train_epoch(model, train.build_optimizer(model), x, y, torch.Generator().manual_seed(0))
+    train.train_epoch(
+        model,
+        train.Objective(model),
+        train.build_optimizer(model),
+        x,
+        y,
+        torch.Generator().manual_seed(0),
+    )
     steps = [b - p.detach() for b, p in zip(before, model.parameters(), strict=True)]
     step_norm = torch.sqrt(sum(s.square().sum() for s in steps))
     assert float(step_norm) == pytest.approx(0.01, rel=1e-4)  # lr 1 * clipped gradient
@@ -352,7 +366,9 @@ def test_weight_noise_is_removed_before_the_step(tmp_path):
     for group in optimizer.param_groups:
         group["lr"] = 0.0
     before = [p.detach().clone() for p in model.parameters()]
-    train.train_epoch(model, optimizer, x, y, torch.Generator().manual_seed(0))
+    train.train_epoch(
+        model, train.Objective(model), optimizer, x, y, torch.Generator().manual_seed(0)
+    )
     for b, p in zip(before, model.parameters(), strict=True):
         assert torch.equal(b, p.detach())
 

@@ -81,7 +81,7 @@ def test_train_epoch_descends_the_total_loss_plus_penalty(code: Path) -> None:
     lr = 0.1
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     losses, train_loss, head_train = train.train_epoch(
-        model, optimizer, x, y, torch.Generator().manual_seed(0), targets
+        model, train.Objective(model), optimizer, x, y, torch.Generator().manual_seed(0), targets
     )
 
     reference.train()

@@ -112,7 +112,9 @@ def test_vae_trains_exports_encoder_and_predicts(tmp_path):
         "epoch", "train_loss", "val_loss", "val_recon", "val_kl", "val_mse"
     ]  # fmt: skip
     assert {"train_recon", "train_kl"} <= set(rows[0])
-    for row in rows:
+    for row in rows:  # the training minibatches' terms: their objective is train_loss
+        train = float(row["train_recon"]) + 1.0 * float(row["train_kl"])
+        assert float(row["train_loss"]) == pytest.approx(train, rel=1e-5)
         recon, kl = float(row["val_recon"]), float(row["val_kl"])
         assert float(row["val_loss"]) == pytest.approx(recon + 1.0 * kl, rel=1e-5)
         assert kl > 0

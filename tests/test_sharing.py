@@ -107,7 +107,9 @@ def test_a_training_step_keeps_the_weight_shared(tmp_path):
     x = torch.rand(64, 64) * 16
     rng = torch.Generator().manual_seed(0)
     before = model.dense1.weight.detach().clone()
-    train.train_epoch(model, train.build_optimizer(model), x, torch.arange(64) % 10, rng)
+    train.train_epoch(
+        model, train.Objective(model), train.build_optimizer(model), x, torch.arange(64) % 10, rng
+    )
     assert not torch.equal(before, model.dense1.weight)
     assert model.dense2.weight is model.dense1.weight
     state = model.state_dict()  # both names, one tensor (as nanoGPT's tied embedding)
@@ -137,7 +139,7 @@ def test_tie_penalty_is_in_the_step_only_when_set(tmp_path):
         (tmp_path / name).mkdir()
         compile_to(write_spec(tmp_path / name, text), tmp_path / name / "code")
     tied = (tmp_path / "tied" / "code" / "train.py").read_text()
-    assert "(loss + tie_penalty(model.tied_weights())).backward()" in tied
+    assert "(loss * scale + tie_penalty(model.tied_weights())).backward()" in tied
     plain = tmp_path / "plain" / "code"
     assert "tie_penalty" not in (plain / "train.py").read_text()
     assert "TIE_ALPHA" not in (plain / "train.py").read_text()

@@ -290,7 +290,9 @@ def test_metrics_train_loss_is_the_training_mode_mean_of_the_epoch(tmp_path):
     model = train.build_model()
     model.normalize.fit(torch.from_numpy(splits.x_train))
     x, y = torch.from_numpy(splits.x_train), torch.from_numpy(splits.y_train)
-    losses, mean = train.train_epoch(model, train.build_optimizer(model), x, y, rng)
+    losses, mean = train.train_epoch(
+        model, train.Objective(model), train.build_optimizer(model), x, y, rng
+    )
     sizes = [min(train.BATCH_SIZE, len(x) - i) for i in range(0, len(x), train.BATCH_SIZE)]
     assert float(mean) == pytest.approx(float((losses * torch.tensor(sizes)).sum()) / len(x))
     assert float(row["train_loss"]) == pytest.approx(float(mean), rel=1e-5)

@@ -137,35 +137,54 @@ def batches(x: torch.Tensor, y: torch.Tensor, rng: torch.Generator):
         yield x[i : i + BATCH_SIZE], y[i : i + BATCH_SIZE]
 
 
+class Objective(torch.nn.Module):
+    """A minibatch's training loss (the penalties aside) from the model, as a module: under
+    torchrun DistributedDataParallel wraps it (harness.replicate), and averages the gradients
+    of each backward pass over the processes after a forward pass through it."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        return adversarial_loss(self.model, xb, yb)  # (1 - w) J(x) + w J(x~)
+
+
 def train_epoch(
     model: torch.nn.Module,
+    objective: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     x: torch.Tensor,
     y: torch.Tensor,
     rng: torch.Generator,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One pass over (x, y); returns the per-step losses and their row-weighted mean, as tensors
-    (no host sync inside the loop)."""
+    """One pass over (x, y); returns the per-step losses, their row-weighted mean, as tensors (no
+    host sync inside the loop). Under torchrun this process trains on its share of each
+    minibatch; the losses returned are those of the whole minibatches."""
     model.train()
     losses, sizes = [], []
     for xb, yb in batches(x, y, rng):
+        xb, yb, rows, scale = harness.share(xb, yb)  # this process's rows
         optimizer.zero_grad(set_to_none=True)
-        loss = adversarial_loss(model, xb, yb)  # (1 - w) J(x) + w J(x~)
-        loss.backward()
+        loss = objective(xb, yb)
+        # scale: this process's share of the minibatch (harness.share)
+        (loss * scale).backward()
         optimizer.step()
         losses.append(loss.detach())
-        sizes.append(yb.shape[0])
-    losses = torch.stack(losses)
-    return losses, (losses * torch.tensor(sizes, device=losses.device)).sum() / x.shape[0]
+        sizes.append(rows)
+    rows = torch.tensor(sizes, device=losses[0].device)
+    rows, losses = harness.step_losses(rows, torch.stack(losses))
+    return losses, (losses * rows).sum() / x.shape[0]
 
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-    """Loss (without penalties) and the task's metrics on a whole split, in eval mode."""
+    """Loss (without penalties) and the task's metrics on a whole split, in eval mode (under
+    torchrun each process runs its share of the rows, and all get every output)."""
     if x.shape[0] == 0:
         return {name: math.nan for name in METRICS}
     model.eval()
-    logits = harness.forward_in_batches(model, x)
+    logits = harness.outputs(model, x)
     values = {"loss": loss_fn(logits, y)}
     values["accuracy"] = ((logits > 0) == (y > 0.5)).float().mean()  # sigmoid(z) > 0.5 iff z > 0
     return {name: float(value) for name, value in values.items()}
@@ -180,11 +199,9 @@ def evaluate_adversarial(
     if x.shape[0] == 0:
         return {name: math.nan for name in ADV_METRICS}
     model.eval()
-    n, step = x.shape[0], harness.EVAL_BATCH
-    attacked = [
-        fgsm(model, model.normalize(x[i : i + step]), y[i : i + step]) for i in range(0, n, step)
-    ]
-    logits = torch.cat([model.forward_normalized(xb) for xb in attacked])
+    logits = harness.outputs(
+        lambda xb, yb: model.forward_normalized(fgsm(model, model.normalize(xb), yb)), x, y
+    )
     values = {"loss": loss_fn(logits, y)}
     values["accuracy"] = ((logits > 0) == (y > 0.5)).float().mean()  # sigmoid(z) > 0.5 iff z > 0
     return {f"adv_{name}": float(value) for name, value in values.items()}
@@ -198,6 +215,7 @@ def main() -> int:
     run = harness.RunDir(args.out, METRICS + ADV_METRICS, args.quiet, args.epoch_hook)
     torch.set_num_threads(THREADS)
     device = harness.pick_device(DEVICE)
+    harness.start_group(device)  # under torchrun: the processes training together
     harness.seed_everything(SEED)
     rng = torch.Generator().manual_seed(SEED)  # shuffles
     splits = load(args.data)  # read once, then tensors on the device
@@ -207,6 +225,7 @@ def main() -> int:
     model = build_model()
     model.normalize.fit(torch.from_numpy(splits.x_train))
     model.to(device)
+    objective = harness.replicate(Objective(model), SEED)  # DDP under torchrun
     optimizer = build_optimizer(model)
     best = EarlyStopping(model)
     epoch, history = 0, []  # epochs completed (i in the notes), one metrics.csv row each
@@ -220,7 +239,7 @@ def main() -> int:
         while epoch < EPOCHS and not best.stop():
             t0, lr = time.perf_counter(), LEARNING_RATE
             harness.set_lr(optimizer, lr)
-            losses, train_loss = train_epoch(model, optimizer, x_train, y_train, rng)
+            losses, train_loss = train_epoch(model, objective, optimizer, x_train, y_train, rng)
             epoch += 1
             val = evaluate(model, x_val, y_val)
             val.update(evaluate_adversarial(model, x_val, y_val))  # val_adv_*

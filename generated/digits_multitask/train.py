@@ -120,41 +120,62 @@ def batches(x: torch.Tensor, y: torch.Tensor, rng: torch.Generator):
         yield x[i : i + BATCH_SIZE], y[i : i + BATCH_SIZE]
 
 
+class Objective(torch.nn.Module):
+    """A minibatch's training loss (the penalties aside) from the model, as a module: under
+    torchrun DistributedDataParallel wraps it (harness.replicate), and averages the gradients
+    of each backward pass over the processes after a forward pass through it."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self, xb: torch.Tensor, yb: torch.Tensor, tb: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        logits, outputs = self.model.forward_heads(xb)  # heads: one pass through the shared layers
+        return loss_fn(logits, yb), head_losses(outputs, tb)
+
+
 def train_epoch(
     model: torch.nn.Module,
+    objective: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     x: torch.Tensor,
     y: torch.Tensor,
     rng: torch.Generator,
     targets: dict[str, torch.Tensor],
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-    """One pass over (x, y) and the heads' targets; returns the per-step main losses, their
-    row-weighted mean and each head's, as tensors (no host sync inside the loop)."""
+    """One pass over (x, y) and the heads' targets; returns the per-step losses, their row-weighted
+    mean and each head's, as tensors (no host sync inside the loop). Under torchrun this process
+    trains on its share of each minibatch; the losses returned are those of the whole
+    minibatches."""
     model.train()
     weights = model.weights()
-    losses, sizes = [], []
-    head_steps = []  # each step's head losses, in HEADS order
+    losses, sizes, parts = [], [], []  # parts: each step's head losses, in HEADS order
     for xb, yb, tb in head_batches(x, y, targets, rng):
+        xb, yb, tb, rows, scale = harness.share(xb, yb, tb)  # this process's rows
         optimizer.zero_grad(set_to_none=True)
-        logits, outputs = model.forward_heads(xb)  # heads: one pass through the shared layers
-        loss, head_loss = loss_fn(logits, yb), head_losses(outputs, tb)
-        (total_loss(loss, head_loss) + penalty(weights)).backward()
+        loss, head_loss = objective(xb, yb, tb)
+        # scale: this process's share of the minibatch (harness.share)
+        (total_loss(loss, head_loss) * scale + penalty(weights)).backward()
         optimizer.step()
         losses.append(loss.detach())
-        sizes.append(yb.shape[0])
-        head_steps.append(torch.stack([head_loss[name].detach() for name in HEADS]))
-    losses, rows = torch.stack(losses), torch.tensor(sizes, device=losses[0].device)
-    heads = (torch.stack(head_steps) * rows[:, None]).sum(dim=0) / x.shape[0]
-    return losses, (losses * rows).sum() / x.shape[0], dict(zip(HEADS, heads, strict=True))
+        sizes.append(rows)
+        parts.append(torch.stack([head_loss[name].detach() for name in HEADS]))
+    rows = torch.tensor(sizes, device=losses[0].device)
+    rows, losses, parts = harness.step_losses(rows, torch.stack(losses), torch.stack(parts))
+    parts = (parts * rows[:, None]).sum(dim=0) / x.shape[0]
+    return losses, (losses * rows).sum() / x.shape[0], dict(zip(HEADS, parts, strict=True))
 
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-    """Loss (without penalties) and the task's metrics on a whole split, in eval mode."""
+    """Loss (without penalties) and the task's metrics on a whole split, in eval mode (under
+    torchrun each process runs its share of the rows, and all get every output)."""
     if x.shape[0] == 0:
         return {name: math.nan for name in METRICS}
     model.eval()
-    logits = harness.forward_in_batches(model, x)
+    logits = harness.outputs(model, x)
     values = {"loss": loss_fn(logits, y)}
     values["accuracy"] = (logits.argmax(dim=1) == y).float().mean()
     return {name: float(value) for name, value in values.items()}
@@ -230,9 +251,7 @@ def evaluate_heads(
     if x.shape[0] == 0:
         return {name: {metric: math.nan for metric in HEAD_METRICS[name]} for name in HEADS}
     model.eval()
-    n, step = x.shape[0], harness.EVAL_BATCH
-    parts = [model.forward_heads(x[i : i + step])[1] for i in range(0, n, step)]
-    outputs = {name: torch.cat([part[name] for part in parts]) for name in HEADS}
+    outputs = harness.outputs(lambda xb: model.forward_heads(xb)[1], x)
     values = {
         "even": metrics_even(outputs["even"], targets["even"]),
         "ink": metrics_ink(outputs["ink"], targets["ink"]),
@@ -285,6 +304,7 @@ def main() -> int:
     run = harness.RunDir(args.out, METRICS, args.quiet, args.epoch_hook)
     torch.set_num_threads(THREADS)
     device = harness.pick_device(DEVICE)
+    harness.start_group(device)  # under torchrun: the processes training together
     harness.seed_everything(SEED)
     rng = torch.Generator().manual_seed(SEED)  # shuffles
     splits = load(args.data)  # read once, then tensors on the device
@@ -295,6 +315,7 @@ def main() -> int:
     model = build_model()
     model.normalize.fit(torch.from_numpy(splits.x_train))
     model.to(device)
+    objective = harness.replicate(Objective(model), SEED)  # DDP under torchrun
     optimizer = build_optimizer(model)
     best = EarlyStopping(model)
     epoch, history = 0, []  # epochs completed (i in the notes), one metrics.csv row each
@@ -309,7 +330,7 @@ def main() -> int:
             t0, lr = time.perf_counter(), LEARNING_RATE
             harness.set_lr(optimizer, lr)
             losses, train_loss, head_train = train_epoch(
-                model, optimizer, x_train, y_train, rng, t_train
+                model, objective, optimizer, x_train, y_train, rng, t_train
             )
             epoch += 1
             val = evaluate(model, x_val, y_val)

@@ -111,36 +111,55 @@ def batches(x: torch.Tensor, y: torch.Tensor, rng: torch.Generator):
         yield x[i : i + BATCH_SIZE], y[i : i + BATCH_SIZE]
 
 
+class Objective(torch.nn.Module):
+    """A minibatch's training loss (the penalties aside) from the model, as a module: under
+    torchrun DistributedDataParallel wraps it (harness.replicate), and averages the gradients
+    of each backward pass over the processes after a forward pass through it."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        return loss_fn(self.model(xb), yb)
+
+
 def train_epoch(
     model: torch.nn.Module,
+    objective: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     x: torch.Tensor,
     y: torch.Tensor,
     rng: torch.Generator,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One pass over (x, y); returns the per-step losses and their row-weighted mean, as tensors
-    (no host sync inside the loop)."""
+    """One pass over (x, y); returns the per-step losses, their row-weighted mean, as tensors (no
+    host sync inside the loop). Under torchrun this process trains on its share of each
+    minibatch; the losses returned are those of the whole minibatches."""
     model.train()
     weights = model.weights()
     losses, sizes = [], []
     for xb, yb in batches(x, y, rng):
+        xb, yb, rows, scale = harness.share(xb, yb)  # this process's rows
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(xb), yb)
-        (loss + penalty(weights)).backward()
+        loss = objective(xb, yb)
+        # scale: this process's share of the minibatch (harness.share)
+        (loss * scale + penalty(weights)).backward()
         optimizer.step()
         losses.append(loss.detach())
-        sizes.append(yb.shape[0])
-    losses = torch.stack(losses)
-    return losses, (losses * torch.tensor(sizes, device=losses.device)).sum() / x.shape[0]
+        sizes.append(rows)
+    rows = torch.tensor(sizes, device=losses[0].device)
+    rows, losses = harness.step_losses(rows, torch.stack(losses))
+    return losses, (losses * rows).sum() / x.shape[0]
 
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-    """Loss (without penalties) and the task's metrics on a whole split, in eval mode."""
+    """Loss (without penalties) and the task's metrics on a whole split, in eval mode (under
+    torchrun each process runs its share of the rows, and all get every output)."""
     if x.shape[0] == 0:
         return {name: math.nan for name in METRICS}
     model.eval()
-    logits = harness.forward_in_batches(model, x)
+    logits = harness.outputs(model, x)
     values = {"loss": loss_fn(logits, y)}
     values["accuracy"] = (logits.argmax(dim=1) == y).float().mean()
     return {name: float(value) for name, value in values.items()}
@@ -154,6 +173,7 @@ def main() -> int:
     run = harness.RunDir(args.out, METRICS, args.quiet, args.epoch_hook)
     torch.set_num_threads(THREADS)
     device = harness.pick_device(DEVICE)
+    harness.start_group(device)  # under torchrun: the processes training together
     harness.seed_everything(SEED)
     rng = torch.Generator().manual_seed(SEED)  # shuffles
     splits = load(args.data)  # read once, then tensors on the device
@@ -163,6 +183,7 @@ def main() -> int:
     model = build_model()
     model.normalize.fit(torch.from_numpy(splits.x_train))
     model.to(device)
+    objective = harness.replicate(Objective(model), SEED)  # DDP under torchrun
     optimizer = build_optimizer(model)
     best = EarlyStopping(model)
     epoch, history = 0, []  # epochs completed (i in the notes), one metrics.csv row each
@@ -176,7 +197,7 @@ def main() -> int:
         while epoch < EPOCHS and not best.stop():
             t0, lr = time.perf_counter(), LEARNING_RATE
             harness.set_lr(optimizer, lr)
-            losses, train_loss = train_epoch(model, optimizer, x_train, y_train, rng)
+            losses, train_loss = train_epoch(model, objective, optimizer, x_train, y_train, rng)
             epoch += 1
             val = evaluate(model, x_val, y_val)
             row = harness.epoch_row(epoch, lr, losses, train_loss, val, len(y_val), t0)

@@ -111,40 +111,61 @@ def batches(x: torch.Tensor, y: torch.Tensor, rng: torch.Generator):
         yield x[i : i + BATCH_SIZE], y[i : i + BATCH_SIZE]
 
 
+class Objective(torch.nn.Module):
+    """A minibatch's training loss (the penalties aside) from the model, as a module: under
+    torchrun DistributedDataParallel wraps it (harness.replicate), and averages the gradients
+    of each backward pass over the processes after a forward pass through it."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        recon = loss_fn(self.model(xb), yb)  # z sampled: mu + sigma * eps
+        kl = self.model.latent1.kl  # the batch's KL(q(z|x) || N(0, I))
+        return recon + KL_WEIGHT * kl, torch.stack([recon, kl])  # and the terms, for metrics.csv
+
+
 def train_epoch(
     model: torch.nn.Module,
+    objective: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     x: torch.Tensor,
     y: torch.Tensor,
     rng: torch.Generator,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One pass over (x, y); returns the per-step losses and their row-weighted mean, as tensors
-    (no host sync inside the loop)."""
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One pass over (x, y); returns the per-step losses, their row-weighted mean and the loss
+    terms', as tensors (no host sync inside the loop). Under torchrun this process trains on its
+    share of each minibatch; the losses returned are those of the whole minibatches."""
     model.train()
-    losses, sizes = [], []
+    losses, sizes, parts = [], [], []  # parts: each step's loss terms (recon, kl)
     for xb, yb in batches(x, y, rng):
+        xb, yb, rows, scale = harness.share(xb, yb)  # this process's rows
         optimizer.zero_grad(set_to_none=True)
-        recon = loss_fn(model(xb), yb)  # z sampled: mu + sigma * eps
-        loss = recon + KL_WEIGHT * model.latent1.kl  # the batch's KL(q(z|x) || N(0, I))
-        loss.backward()
+        loss, terms = objective(xb, yb)
+        # scale: this process's share of the minibatch (harness.share)
+        (loss * scale).backward()
         optimizer.step()
         losses.append(loss.detach())
-        sizes.append(yb.shape[0])
-    losses = torch.stack(losses)
-    return losses, (losses * torch.tensor(sizes, device=losses.device)).sum() / x.shape[0]
+        sizes.append(rows)
+        parts.append(terms.detach())
+    rows = torch.tensor(sizes, device=losses[0].device)
+    rows, losses, parts = harness.step_losses(rows, torch.stack(losses), torch.stack(parts))
+    parts = (parts * rows[:, None]).sum(dim=0) / x.shape[0]
+    return losses, (losses * rows).sum() / x.shape[0], parts
 
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-    """Loss (without penalties) and the task's metrics on a whole split, in eval mode."""
+    """Loss (without penalties) and the task's metrics on a whole split, in eval mode (under
+    torchrun each process runs its share of the rows, and all get every output)."""
     if x.shape[0] == 0:
         return {name: math.nan for name in METRICS}
     model.eval()
-    logits = harness.forward_in_batches(model, x)
+    logits = harness.outputs(model, x)
     values = {"loss": loss_fn(logits, y)}
     # the VAE's loss: the reconstruction term above plus KL_WEIGHT times the KL of q(z|x) (z = mu)
-    parts = [model.encode(xb) for xb in x.split(harness.EVAL_BATCH)]
-    mu, log_var = (torch.cat([part[k] for part in parts]) for k in (0, 1))
+    mu, log_var = harness.outputs(model.encode, x)
     values["recon"] = values["loss"]
     values["kl"] = kl_divergence(mu, log_var)
     values["loss"] = values["recon"] + KL_WEIGHT * values["kl"]
@@ -160,6 +181,7 @@ def main() -> int:
     run = harness.RunDir(args.out, METRICS, args.quiet, args.epoch_hook)
     torch.set_num_threads(THREADS)
     device = harness.pick_device(DEVICE)
+    harness.start_group(device)  # under torchrun: the processes training together
     harness.seed_everything(SEED)
     rng = torch.Generator().manual_seed(SEED)  # shuffles
     splits = load(args.data)  # read once, then tensors on the device
@@ -171,6 +193,7 @@ def main() -> int:
     model.to(device)
     # task: reconstruct: the target of every row is its own normalised input, flattened
     y_train, y_val, y_test = (model.normalize(x).flatten(1) for x in (x_train, x_val, x_test))
+    objective = harness.replicate(Objective(model), SEED)  # DDP under torchrun
     optimizer = build_optimizer(model)
     best = EarlyStopping(model)
     epoch, history = 0, []  # epochs completed (i in the notes), one metrics.csv row each
@@ -184,12 +207,13 @@ def main() -> int:
         while epoch < EPOCHS and not best.stop():
             t0, lr = time.perf_counter(), LEARNING_RATE
             harness.set_lr(optimizer, lr)
-            losses, train_loss = train_epoch(model, optimizer, x_train, y_train, rng)
+            losses, train_loss, terms = train_epoch(
+                model, objective, optimizer, x_train, y_train, rng
+            )
             epoch += 1
             val = evaluate(model, x_val, y_val)
             row = harness.epoch_row(epoch, lr, losses, train_loss, val, len(y_val), t0)
-            parts = evaluate(model, x_train, y_train)  # train_recon, train_kl: eval mode, z = mu
-            row.update({f"train_{name}": parts[name] for name in ("recon", "kl")})
+            row.update({"train_recon": float(terms[0]), "train_kl": float(terms[1])})
             history.append(row)
             best.update(row[f"val_{MONITOR}"], epoch, model)
             run.checkpoint(epoch, model, optimizer, best, rng, history, epoch == 1)

@@ -54,12 +54,10 @@ from specc.analysis.reconstruct import (
 from specc.analysis.report import Finding, to_diagnostic
 from specc.analysis.rules import reads
 from specc.analysis.shapes import infer_block, infer_output
+from specc.analysis.threads import auto_threads, flops_per_step
 from specc.diagnostics import Diagnostic
 from specc.schema.spec import Loss, Spec
 from specc.source.yamlpos import PosTree
-
-THREADS_PARAMS_LIMIT = 2_000_000
-"""`threads: auto` uses one thread below this many parameters (small models run faster so)."""
 
 EVERY_SECTION = frozenset(Spec.model_fields)
 LOSS_ADAPTER: TypeAdapter[Loss] = TypeAdapter(Loss)
@@ -206,7 +204,7 @@ def build_program(
         data=data_ir(spec, spec_dir, rule.task),
         model=model,
         loss=loss,
-        training=training_ir(spec, model.params),
+        training=training_ir(spec, model),
         onnx_opset=spec.export.onnx.opset if spec.export.onnx is not None else None,
         tracking=TrackingIR(tensorboard=spec.tracking.tensorboard),
         ensemble=ensemble_ir(spec),
@@ -283,12 +281,13 @@ def regularizers_ir(spec: Spec) -> RegularizersIR:
     )
 
 
-def training_ir(spec: Spec, params: int) -> TrainingIR:
-    """The loop's settings; `threads: auto` is 1 for small models, else torch's default."""
+def training_ir(spec: Spec, model: ModelIR) -> TrainingIR:
+    """The loop's settings; `threads: auto` by work per step (specc.analysis.threads)."""
     training = spec.training
     threads: int | None
     if training.threads == "auto":
-        threads = 1 if params < THREADS_PARAMS_LIMIT else None
+        work = flops_per_step(model, training.batch_size)
+        threads = auto_threads(work, training.devices)
     else:
         threads = training.threads
     early = early_ir(spec)
@@ -304,4 +303,5 @@ def training_ir(spec: Spec, params: int) -> TrainingIR:
         early=early,
         refit=spec.stopping.refit if early is not None else "none",
         monitor_split="val" if spec.data.split.val > 0 else "train",
+        devices=training.devices,
     )

@@ -664,6 +664,8 @@ class TrainingIR:
     monitor_split: Literal["val", "train"] = "val"
     """The split best weights and early stopping are judged on: val, or train when the spec
     has no validation split (data.split.val: 0)."""
+    devices: int = 1
+    """Processes training together (training.devices): N > 1 launches torchrun with N."""
 
 
 # --- search (read by `specc tune` only) ------------------------------------------------------

@@ -272,6 +272,37 @@ def _batchnorm_batch(ctx: Context) -> list[Finding]:
     return [error(("training", "batch_size"), "batchnorm-needs-batch", msg, hint)]
 
 
+def _batchnorm_processes(ctx: Context) -> list[Finding]:
+    """Batch norm with several processes on CPU normalises by each process's share only."""
+    training = ctx.spec.training
+    if training.devices == 1 or training.device == "cuda":
+        return []
+    norms = [s for block in all_blocks(ctx.spec.layers) for s in block if s.kind == "batchnorm"]
+    if not norms:
+        return []
+    where = ".".join(map(str, norms[0].path))
+    msg = (
+        f"batch norm ({where}) with devices: {training.devices} on CPU normalises each process's "
+        f"share of a minibatch (~{training.batch_size // training.devices} rows) by its own "
+        "statistics: SyncBatchNorm, which uses the whole minibatch's, needs CUDA"
+    )
+    hint = "train on device: cuda (batch norm becomes SyncBatchNorm), use layernorm, or devices: 1"
+    return [warning(("training", "devices"), "batchnorm-per-process", msg, hint)]
+
+
+def _devices_batch(ctx: Context) -> list[Finding]:
+    """Each process takes a share of every minibatch: fewer rows than processes leaves some idle."""
+    training = ctx.spec.training
+    if training.batch_size >= training.devices:
+        return []
+    msg = (
+        f"batch_size {training.batch_size} is below devices: {training.devices}: every minibatch "
+        "is shared between the processes, so some get no rows at all"
+    )
+    hint = f"use a batch_size of at least {training.devices} (a multiple of it shares evenly)"
+    return [warning(("training", "batch_size"), "devices-exceed-batch", msg, hint)]
+
+
 def _cuda_device(ctx: Context) -> list[Finding]:
     """`device: cuda` with a CPU-only torch cannot train (checked without importing torch)."""
     if ctx.spec.training.device != "cuda" or torch_has_cuda() is not False:
@@ -362,6 +393,18 @@ CROSS_RULES: tuple[Rule, ...] = (
         "batch norm needs minibatches of at least 2 rows",
         reads("layers", "training"),
         _batchnorm_batch,
+    ),
+    Rule(
+        "batchnorm-per-process",
+        "batch norm across processes needs SyncBatchNorm (CUDA)",
+        reads("layers", "training"),
+        _batchnorm_processes,
+    ),
+    Rule(
+        "devices-exceed-batch",
+        "every process gets rows of each minibatch",
+        reads("training"),
+        _devices_batch,
     ),
     Rule(
         "batch-exceeds-data",

@@ -35,10 +35,7 @@ REFIT_TARGETS = (
     "    model.normalize(x).flatten(1) for x in (x_fit, x_train, x_val, x_test)",
     ")",
 )
-ENCODE = (
-    "parts = [model.encode(xb) for xb in x.split(harness.EVAL_BATCH)]",
-    "mu, log_var = (torch.cat([part[k] for part in parts]) for k in (0, 1))",
-)
+ENCODE = ("mu, log_var = harness.outputs(model.encode, x)",)
 
 
 def is_reconstruct(program: Program) -> bool:
@@ -91,7 +88,8 @@ def step_lines(program: Program) -> tuple[str, ...] | None:
         return None
     return (
         "recon = loss_fn(model(xb), yb)  # z sampled: mu + sigma * eps",
-        f"loss = recon + KL_WEIGHT * model.{latent.ident}.kl  # the batch's KL(q(z|x) || N(0, I))",
+        f"kl = model.{latent.ident}.kl  # the batch's KL(q(z|x) || N(0, I))",
+        "loss = recon + KL_WEIGHT * kl, torch.stack([recon, kl])  # and the terms, for metrics.csv",
     )
 
 
@@ -105,14 +103,17 @@ def refit_targets(program: Program) -> tuple[str, ...]:
     return REFIT_TARGETS if is_reconstruct(program) else ()
 
 
+def has_terms(program: Program) -> bool:
+    """The training step also returns the VAE's two loss terms (recon, kl)."""
+    return latent_of(program.model.layers) is not None
+
+
 def after_row(program: Program) -> tuple[str, ...]:
-    """The VAE's train_recon and train_kl columns (the epoch's weights on the training split)."""
-    if latent_of(program.model.layers) is None:
+    """The VAE's train_recon and train_kl columns: the row-weighted means of the epoch's
+    training minibatches' terms, as train_loss is theirs (no extra pass over the split)."""
+    if not has_terms(program):
         return ()
-    return (
-        "parts = evaluate(model, x_train, y_train)  # train_recon, train_kl: eval mode, z = mu",
-        'row.update({f"train_{name}": parts[name] for name in ("recon", "kl")})',
-    )
+    return ('row.update({"train_recon": float(terms[0]), "train_kl": float(terms[1])})',)
 
 
 def after_summary(program: Program) -> tuple[str, ...]:

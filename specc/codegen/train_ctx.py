@@ -12,6 +12,7 @@ machinery beside train.py, is the same for every spec and needs no context.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
@@ -118,10 +119,97 @@ class Step:
     before: tuple[str, ...]
     """Before the batch loop (the weights the penalties, projection and noise act on)."""
     forward: tuple[str, ...]
-    """From the batch to the loss: augmentation, zero_grad, weight noise, forward."""
+    """From the batch to the loss: augmentation, this process's share, zero_grad, weight noise,
+    the objective's forward pass."""
+    objective_args: str
+    """Objective.forward's parameters after self (the batch: xb, yb and the heads' tb)."""
+    objective_returns: str
+    """Its return annotation: the loss, or the main loss and each head's."""
+    objective_body: tuple[str, ...]
+    """Its body: the minibatch's loss from the model (`self.model`), penalties aside."""
     update: tuple[str, ...]
     """From the loss to the step: backward (with penalties), clean weights, clipping, step,
     projection."""
+    terms: bool = False
+    """The objective also returns a vector of loss terms per step (the VAE's recon and kl),
+    whose epoch means train_epoch returns third."""
+
+
+@dataclass(frozen=True)
+class Epoch:
+    """train_epoch's signature and bookkeeping: the losses of every step, and the per-step
+    vector of extra losses some specs report (the heads' losses, the VAE's recon and kl)."""
+
+    params: tuple[str, ...]
+    """Parameters after rng (the heads' targets)."""
+    returns: str
+    doc: str
+    loop: str
+    """The for statement over the minibatches."""
+    init: tuple[str, ...]
+    collect: tuple[str, ...]
+    """After each step: its losses kept as tensors."""
+    end: tuple[str, ...]
+    """After the loop: every process's losses combined, the means returned."""
+
+
+EPOCH_DOC = (
+    "One pass over (x, y){what}; returns the per-step losses, their row-weighted mean{third}, "
+    "as tensors (no host sync inside the loop). Under torchrun this process trains on its "
+    "share of each minibatch; the losses returned are those of the whole minibatches."
+)
+
+
+def _epoch_doc(what: str, third: str) -> str:
+    """train_epoch's docstring text, wrapped for its indentation."""
+    return "\n    ".join(wrap_text(EPOCH_DOC.format(what=what, third=third), LINE_LENGTH - 7))
+
+
+KEEP = ("losses.append(loss.detach())", "sizes.append(rows)")
+
+
+def _epoch(program: Program) -> Epoch:
+    """train_epoch's pieces: plain, with heads, or with the VAE's loss terms."""
+    mean = "return losses, (losses * rows).sum() / x.shape[0]"
+    if not program.heads and not reconstruct_ctx.has_terms(program):
+        return Epoch(
+            params=(),
+            returns="tuple[torch.Tensor, torch.Tensor]",
+            doc=_epoch_doc("", ""),
+            loop="for xb, yb in batches(x, y, rng):",
+            init=("losses, sizes = [], []",),
+            collect=KEEP,
+            end=(
+                "rows = torch.tensor(sizes, device=losses[0].device)",
+                "rows, losses = harness.step_losses(rows, torch.stack(losses))",
+                mean,
+            ),
+        )
+    if program.heads:
+        part = "torch.stack([head_loss[name].detach() for name in HEADS])"
+        what, third = " and the heads' targets", " and each head's"
+        returned, kind = "dict(zip(HEADS, parts, strict=True))", "dict[str, torch.Tensor]"
+        loop = "for xb, yb, tb in head_batches(x, y, targets, rng):"
+        params, doc_parts = ("targets: dict[str, torch.Tensor],",), "head losses, in HEADS order"
+    else:
+        part, what, third = "terms.detach()", "", " and the loss terms'"
+        returned, kind, loop = "parts", "torch.Tensor", "for xb, yb in batches(x, y, rng):"
+        params, doc_parts = (), "loss terms (recon, kl)"
+    return Epoch(
+        params=params,
+        returns=f"tuple[torch.Tensor, torch.Tensor, {kind}]",
+        doc=_epoch_doc(what, third),
+        loop=loop,
+        init=(f"losses, sizes, parts = [], [], []  # parts: each step's {doc_parts}",),
+        collect=(*KEEP, f"parts.append({part})"),
+        end=(
+            "rows = torch.tensor(sizes, device=losses[0].device)",
+            "rows, losses, parts = harness.step_losses("
+            "rows, torch.stack(losses), torch.stack(parts))",
+            "parts = (parts * rows[:, None]).sum(dim=0) / x.shape[0]",
+            f"{mean}, {returned}",
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -226,6 +314,7 @@ class TrainContext:
     """Whether an augmentation shifts images (the shift() helper)."""
     augments: tuple[AugmentStep, ...]
     step: Step
+    epoch: Epoch
     metric_lines: tuple[str, ...]
     """evaluate()'s lines computing the task's metrics from `logits` and `y`."""
     rng_use: str
@@ -340,6 +429,16 @@ HEAD_SPLITS = '{"train": (x_train, t_train), "val": (x_val, t_val), "test": (x_t
 def _usage(program: Program) -> tuple[str, ...]:
     """train.py's command line: one run, or one member of an ensemble."""
     ens = program.ensemble
+    devices = program.training.devices
+    if ens is None and devices > 1:
+        torchrun = f"torchrun --standalone --nproc-per-node={devices}"
+        return (
+            f"    {torchrun} train.py --out RUN_DIR [--resume]\n        [--data PATH] [--quiet]",
+            "",
+            f"training.devices is {devices}: `specc train` runs it so, as {devices} processes of "
+            "one\nDistributedDataParallel group (gloo on CPU, nccl on CUDA); `python train.py "
+            "...` trains\nthe same spec in one process.",
+        )
     if ens is None:
         return ("    python train.py --out RUN_DIR [--resume] [--data PATH] [--quiet]",)
     sample = " on a bootstrap\nsample of the training split" if ens.bootstrap else ""
@@ -391,7 +490,9 @@ def _main(program: Program) -> Main:
             "t_train, t_val, t_test = head_targets(splits, device)  # heads: each head's targets",
         ) if heads else (),
         after_model=(*after_model, *reconstruct_ctx.after_model(program)),
-        train_returns="losses, train_loss, head_train" if heads else "losses, train_loss",
+        train_returns="losses, train_loss, head_train" if heads
+        else "losses, train_loss, terms" if reconstruct_ctx.has_terms(program)
+        else "losses, train_loss",
         train_targets=", t_train" if heads else "",
         refit_targets=", t_fit" if heads else "",
         refit_data=(
@@ -716,24 +817,40 @@ def _step(program: Program, augments: bool) -> Step:
     penalties = regs.l1 > 0 or regs.l2 > 0 or (regs.lp_p is not None and regs.lp_alpha > 0)
     noise, projection = regs.weight_noise > 0, regs.max_norm is not None
     before = ("weights = model.weights()",) if penalties or noise or projection else ()
-    forward = ["xb = augment(xb, rng)"] if augments else []
+    forward = ["xb = augment(xb, rng)"] if augments else []  # the whole minibatch, as rng says
+    batch = "xb, yb, tb" if program.heads else "xb, yb"
+    forward.append(f"{batch}, rows, scale = harness.share({batch})  # this process's rows")
     forward.append("optimizer.zero_grad(set_to_none=True)")
     forward += ["clean = add_weight_noise(weights)"] if noise else []
     if program.heads:  # heads: main loss and each head's from one forward pass
-        forward += heads_ctx.HEAD_STEP
-    else:  # regularizers.adversarial: the clean/attacked mix; gaussian_latent: + the KL
-        forward += reconstruct_ctx.step_lines(program) or [step_loss_line(program)]
+        body = [*heads_ctx.HEAD_STEP, "return loss, head_loss"]
+        forward.append("loss, head_loss = objective(xb, yb, tb)")
+        args = "xb: torch.Tensor, yb: torch.Tensor, tb: dict[str, torch.Tensor]"
+        returns = "tuple[torch.Tensor, dict[str, torch.Tensor]]"
+    elif reconstruct_ctx.has_terms(program):  # gaussian_latent: + the KL, and both terms
+        body = [*(reconstruct_ctx.step_lines(program) or ()), "return loss"]
+        forward.append("loss, terms = objective(xb, yb)")
+        args, returns = "xb: torch.Tensor, yb: torch.Tensor", "tuple[torch.Tensor, torch.Tensor]"
+    else:  # regularizers.adversarial: the clean/attacked mix
+        body = [step_loss_line(program), "return loss"]
+        forward.append("loss = objective(xb, yb)")
+        args, returns = "xb: torch.Tensor, yb: torch.Tensor", "torch.Tensor"
+    *lines, last = [re.sub(r"\bmodel\b", "self.model", line) for line in body[:-1]]
+    body = [*lines, "return " + last.split(" = ", 1)[1]]  # loss = X; return loss: return X
     objective = heads_ctx.OBJECTIVE if program.heads else "loss"
-    terms = [objective, *(["penalty(weights)"] if penalties else [])]
+    terms = [f"{objective} * scale", *(["penalty(weights)"] if penalties else [])]
     terms += ["tie_penalty(model.tied_weights())"] if program.model.ties else []  # tie
-    backward = f"({' + '.join(terms)})" if len(terms) > 1 else objective
-    update = [f"{backward}.backward()"]
+    update = [
+        "# scale: this process's share of the minibatch (harness.share)",
+        f"({' + '.join(terms)}).backward()",
+    ]
     update += ["restore_weights(weights, clean)"] if noise else []
     if regs.gradient_clip is not None:
         update.append("torch.nn.utils.clip_grad_norm_(model.parameters(), GRADIENT_CLIP)")
     update.append("optimizer.step()")
     update += ["max_norm_(weights)"] if projection else []
-    return Step(before, tuple(forward), tuple(update))
+    terms = reconstruct_ctx.has_terms(program)
+    return Step(before, tuple(forward), args, returns, tuple(body), tuple(update), terms)
 
 
 def _stopping(program: Program) -> tuple[list[Constant], Tracker]:
@@ -820,6 +937,7 @@ def _refit(program: Program, plateau: bool, has_rule: bool) -> Refit | None:
         start += ["model.normalize.fit(x_fit.cpu())"] if normalize else []
         start += _target_refit(program)
         start.append("model.to(device)")
+        start.append(f"objective = harness.replicate(Objective(model), {seed})")
         start += reconstruct_ctx.refit_targets(program)  # task: reconstruct
         return Refit(
             strategy="best_epochs",
@@ -1016,6 +1134,7 @@ def train_context(program: Program, out_dir: Path) -> TrainContext:
         shift=shift,
         augments=augments,
         step=_step(program, bool(augments)),
+        epoch=_epoch(program),
         metric_lines=_metric_lines(program),
         rng_use="shuffles and augmentation" if augments else "shuffles",
         model_comment="model (normaliser fitted on the training split only) and optimizer"

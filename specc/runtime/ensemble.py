@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from specc.runtime import launch
+
 MEMBERS_DIR = "members"
 """RUN_DIR/members/K/: member K's run directory."""
 THRESHOLD = 0.5
@@ -62,8 +64,10 @@ def train_members(
     quiet: bool,
     run_child: Callable[[list[str]], int],
     interrupted: Callable[[], bool],
+    devices: int = 1,
 ) -> int:
-    """Train every member in turn with the run's code; the first non-zero status ends it.
+    """Train every member in turn with the run's code (`devices` processes each, torchrun when
+    more than one); the first non-zero status ends it.
 
     With `resume`, a finished member is skipped (unless `retrain_finished`: training.epochs
     grew, so every member trains on) and one with a last.pt resumes from it."""
@@ -78,8 +82,8 @@ def train_members(
         if not quiet:
             verb = "resuming" if again else "training"
             print(f"ensemble: {verb} member {k} of 0..{members - 1} in {out}", file=sys.stderr)
-        command = [sys.executable, str(code), "--out", str(out), "--member", str(k)]
-        command += ["--resume"] * again + ["--quiet"] * quiet
+        args = ["--out", str(out), "--member", str(k), *["--resume"] * again, *["--quiet"] * quiet]
+        command = launch.command(code, args, devices)
         status = run_child(command)
         if status != 0:
             return status

@@ -1,7 +1,8 @@
 """`specc train`: compile a spec into a run directory, then train with the generated code.
 
-The training itself runs in a child process, `python RUN_DIR/code/train.py --out RUN_DIR`, the
-exact standalone script a user could run without specc; this module only prepares the run
+The training itself runs in a child process, `python RUN_DIR/code/train.py --out RUN_DIR` (or,
+with training.devices: N > 1, torchrun's N processes of it, specc.runtime.launch), the exact
+standalone script a user could run without specc; this module only prepares the run
 directory (a lock, code/, spec.yaml), relays signals to the child and its exit status and, when
 the spec asks for it and training succeeded, exports model.onnx.
 
@@ -27,6 +28,7 @@ except ImportError:  # Windows: no run-directory lock
     fcntl = None  # type: ignore[assignment]
 
 from specc.exitcodes import EXIT_ERRORS, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from specc.runtime import launch
 
 RESTARTABLE = frozenset({"spec.yaml", "code", ".lock"})
 """What a run directory holds before its first checkpoint: such a directory is reused."""
@@ -224,13 +226,16 @@ def _export(run_dir: Path, opset: int) -> int:
     return EXIT_OK
 
 
-def _train_ensemble(out: Path, members: int, resume: bool, grown: bool, quiet: bool) -> int:
+def _train_ensemble(
+    out: Path, members: int, resume: bool, grown: bool, quiet: bool, devices: int
+) -> int:
     """Train the members of an ensemble (specc.runtime.ensemble), then write its summary.json;
     `grown`: a resumed spec whose training.epochs grew, so finished members train on too."""
     from specc.runtime import ensemble
 
+    interrupted = lambda: SIGNALS.received  # noqa: E731
     status = ensemble.train_members(
-        out, members, resume, resume and grown, quiet, _run_child, lambda: SIGNALS.received
+        out, members, resume, resume and grown, quiet, _run_child, interrupted, devices
     )
     if status < 0:
         status = 128 - status
@@ -295,12 +300,13 @@ def run_train(
     if not quiet:
         print(f"run directory: {out}", file=sys.stderr)
 
-    command = [sys.executable, str(code / "train.py"), "--out", str(out)]
-    command += ["--resume"] * resume + ["--quiet"] * quiet
+    args = ["--out", str(out), *["--resume"] * resume, *["--quiet"] * quiet]
+    devices = program.training.devices  # more than one: torchrun (specc.runtime.launch)
     if program.ensemble is not None:  # the members one after another, then their vote
-        status = _train_ensemble(out, program.ensemble.members, resume, not same, quiet)
+        members = program.ensemble.members
+        status = _train_ensemble(out, members, resume, not same, quiet, devices)
     else:
-        status = _run_child(command)
+        status = _run_child(launch.command(code / "train.py", args, devices))
     if status < 0:  # killed by a signal
         status = 128 - status
     if SIGNALS.received and status == 128 + signal.SIGTERM:  # relayed before the child armed

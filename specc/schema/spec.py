@@ -452,6 +452,10 @@ class Training(Strict):
     """auto: cuda when available, else cpu."""
     threads: PositiveInt | Literal["auto"] = "auto"
     """CPU threads for torch; auto picks by model size (1 for small models)."""
+    devices: PositiveInt = 1
+    """Processes training together: N > 1 runs N processes on this machine (torchrun +
+    DistributedDataParallel, gloo on CPU, nccl on CUDA, one GPU each); batch_size stays the
+    global minibatch, shared between them."""
 
 
 class EarlyStopping(Strict):

@@ -40,10 +40,14 @@ def _error(message: str) -> None:
 
 def _fixed(resolved: dict[str, Any], workers: int) -> tuple[str, ...]:
     """The overrides every trial gets: no refit (it would train on the validation split the
-    trial is ranked by), one thread per trial when several workers share the CPUs."""
+    trial is ranked by), one thread per trial when several workers share the CPUs, and one
+    process per trial (the epoch hook talks to train.py through pipes, which torchrun does not
+    pass on to its processes; final/ trains with the spec's training.devices)."""
     fixed = []
     if (resolved.get("stopping") or {}).get("refit", "none") != "none":
         fixed.append("stopping.refit=none")
+    if (resolved.get("training") or {}).get("devices", 1) != 1:
+        fixed.append("training.devices=1")
     if workers > 1 and (resolved.get("training") or {}).get("threads") == "auto":
         fixed.append("training.threads=1")
     return tuple(fixed)
