@@ -185,6 +185,7 @@ def _epoch(program: Program) -> Epoch:
                 mean,
             ),
         )
+    params: tuple[str, ...] = ()
     if program.heads:
         part = "torch.stack([head_loss[name].detach() for name in HEADS])"
         what, third = " and the heads' targets", " and each head's"
@@ -194,7 +195,7 @@ def _epoch(program: Program) -> Epoch:
     else:
         part, what, third = "terms.detach()", "", " and the loss terms'"
         returned, kind, loop = "parts", "torch.Tensor", "for xb, yb in batches(x, y, rng):"
-        params, doc_parts = (), "loss terms (recon, kl)"
+        doc_parts = "loss terms (recon, kl)"
     return Epoch(
         params=params,
         returns=f"tuple[torch.Tensor, torch.Tensor, {kind}]",
@@ -849,8 +850,8 @@ def _step(program: Program, augments: bool) -> Step:
         update.append("torch.nn.utils.clip_grad_norm_(model.parameters(), GRADIENT_CLIP)")
     update.append("optimizer.step()")
     update += ["max_norm_(weights)"] if projection else []
-    terms = reconstruct_ctx.has_terms(program)
-    return Step(before, tuple(forward), args, returns, tuple(body), tuple(update), terms)
+    parts = reconstruct_ctx.has_terms(program)
+    return Step(before, tuple(forward), args, returns, tuple(body), tuple(update), parts)
 
 
 def _stopping(program: Program) -> tuple[list[Constant], Tracker]:
