@@ -168,6 +168,31 @@ def run_dataloader(data: dict[str, torch.Tensor], epochs: int, seed: int = 0) ->
     return EpochTimes(seconds, test_accuracy, train_loss)
 
 
+def tight_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int,
+    shuffle: torch.Generator,
+) -> torch.Tensor:
+    """One epoch of run_tight's loop for any classifier (``bench/scale_speed.py``); returns the
+    row-weighted mean loss as a tensor, so the caller decides when to sync."""
+    model.train()
+    loss_fn = nn.CrossEntropyLoss()
+    order = torch.randperm(x.shape[0], generator=shuffle)
+    xs, ys = x[order], y[order]
+    total = torch.zeros(())
+    for i in range(0, x.shape[0], batch_size):
+        xb, yb = xs[i : i + batch_size], ys[i : i + batch_size]
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(xb), yb)
+        loss.backward()
+        optimizer.step()
+        total.add_(loss.detach(), alpha=yb.shape[0])
+    return total / x.shape[0]
+
+
 RUNNERS = {"tight": run_tight, "dataloader": run_dataloader}
 
 

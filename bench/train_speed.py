@@ -79,7 +79,7 @@ def import_train(code: Path):
 
 def run_generated(train, data: dict[str, torch.Tensor], epochs: int, seed: int = 0) -> list[float]:
     """The generated code's model, optimizer and train_epoch; seconds per training epoch."""
-    train.seed_everything(seed)
+    train.harness.seed_everything(seed)
     model = train.build_model()
     model.normalize.fit(data["x_train"])
     optimizer = train.build_optimizer(model)

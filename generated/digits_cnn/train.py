@@ -51,6 +51,7 @@ MIN_DELTA = 0.0  # stopping.early.min_delta
 # system
 SEED = 0  # training.seed
 DEVICE = "auto"  # training.device
+THREADS = 1  # training.threads
 # -----------------------------------------------------------------------------
 
 
@@ -198,6 +199,7 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[s
 def main() -> int:
     args = harness.parse_args(__doc__)
     run = harness.RunDir(args.out, METRICS, args.quiet, args.epoch_hook)
+    torch.set_num_threads(THREADS)
     device = harness.pick_device(DEVICE)
     harness.start_group(device)  # under torchrun: the processes training together
     harness.seed_everything(SEED)
