@@ -20,6 +20,14 @@ EXIT_INTERRUPTED = 130
 """Interrupted (SIGINT, SIGTERM, SIGHUP); a `train` run continues with `--resume`."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """What specc's handlers of SIGINT, SIGTERM and SIGHUP raise: caught by every `except
+    KeyboardInterrupt`, but of its own class, because CPython remembers an exact KeyboardInterrupt
+    that escapes an exec() of source text (dataclasses build their methods so, while modules
+    import) and, even once it is caught, ends the interpreter by SIGINT (status -2) instead of
+    the exit status the CLI returns (130)."""
+
+
 class UsageError(Exception):
     """A problem with the command line, an unreadable file or the installation (no formatter):
     the CLI prints it as one line and exits with EXIT_USAGE."""

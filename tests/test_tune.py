@@ -268,7 +268,11 @@ def test_resume_after_a_kill_retries_the_running_trial(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_exits_130_and_resumes(tmp_path: Path) -> None:
+    # trial 0 lasts 200 epochs: the Ctrl-C after its first checkpoint always finds it training
     spec = write_spec(tmp_path, RANDOM.replace("trials: 3", "trials: 2"))
+    spec.write_text(
+        spec.read_text().replace("epochs: 3", "epochs: 200").replace("patience: 2", "patience: 150")
+    )
     run = tmp_path / "run"
     proc = _start(spec, run)
     _wait_for(run / "trials" / "0000" / "last.pt", proc)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
+import gc
 import importlib.util
 import io
 import json
@@ -26,7 +27,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import NoReturn
 
@@ -59,8 +60,14 @@ def fail(message: str) -> NoReturn:
     raise SystemExit(2)
 
 
+class Interrupted(KeyboardInterrupt):
+    """What the signal handlers raise: a KeyboardInterrupt of its own class, because CPython
+    remembers an exact KeyboardInterrupt that escapes an exec() of source text (dataclasses build
+    their methods so) and, even once it is caught, ends by SIGINT instead of exiting 130."""
+
+
 def stop_on_signals() -> None:
-    """Turn the first SIGINT, SIGTERM or SIGHUP into KeyboardInterrupt (the loop then writes
+    """Turn the first SIGINT, SIGTERM or SIGHUP into Interrupted (the loop then writes
     last.pt and exits 130) and ignore any further one while that is written; a SIGHUP that is
     ignored already (nohup) stays ignored."""
 
@@ -72,7 +79,7 @@ def stop_on_signals() -> None:
         STOPPING = True
         for sig in stops:
             signal.signal(sig, ignore)
-        raise KeyboardInterrupt
+        raise Interrupted
 
     def ignore(signum: int, frame: object) -> None:
         pass
@@ -90,19 +97,37 @@ def run_script(main: Callable[[], int], *errors: type[Exception]) -> NoReturn:
     line, no traceback."""
     stop_on_signals()
     try:
-        status = main()
-    except errors as exc:
-        fail(str(exc))
-    except KeyboardInterrupt:
-        if RANK == 0:
-            print("interrupted", file=sys.stderr)
-        sys.exit(130)
-    except OSError as exc:  # a read-only run directory, a full disk: the checkpoints are intact
-        print(f"error: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
-        sys.exit(2)
-    if dist.is_initialized():
-        dist.destroy_process_group()
-    sys.exit(status)
+        try:
+            status = main()
+            leave_together()
+        except errors as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            if RANK == 0:
+                print("interrupted", file=sys.stderr)
+            sys.exit(130)
+        except OSError as exc:  # a read-only run directory, a full disk: the checkpoints are intact
+            print(f"error: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
+            sys.exit(2)
+    except SystemExit as exc:  # fail(), the exits above
+        if not dist.is_initialized() or not isinstance(exc.code, int):
+            raise
+        status = exc.code
+    end(status)
+
+
+def end(status: int) -> NoReturn:
+    """Exit with `status`. Under torchrun the process leaves its group first and then ends at
+    once (os._exit, stdio flushed, every file of the run closed already): gloo's worker threads
+    outlive destroy_process_group, and one that releases a tensor while the interpreter shuts
+    down aborts the process ("terminate called without an active exception", status 134)."""
+    if not dist.is_initialized():
+        sys.exit(status)
+    gc.collect()  # a DistributedDataParallel module, kept alive by its own hooks
+    dist.destroy_process_group()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def parse_args(doc: str) -> argparse.Namespace:
@@ -215,6 +240,26 @@ def start_group(device: torch.device) -> None:
     if DISTRIBUTED and not dist.is_initialized():
         cuda = device.type == "cuda"
         dist.init_process_group("nccl" if cuda else "gloo", device_id=device if cuda else None)
+
+
+def cpu_threads() -> int:
+    """`training.threads: auto` for a large step: the cores this process may use, less one left
+    for the rest of the machine, shared among the WORLD processes training together (at least
+    1); specc.analysis.threads.share_of_cores, which measured why."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, (cores - 1) // WORLD)
+
+
+def leave_together() -> None:
+    """Under torchrun, wait for every process at the end of a run (rank 0 writes the run
+    directory last): none tears its group down while another still uses it. A peer that is gone
+    already (it failed or was stopped) has said why; torchrun reports its status."""
+    if dist.is_initialized():
+        with suppress(RuntimeError):
+            dist.barrier()
 
 
 def replicate(module: torch.nn.Module, seed: int) -> torch.nn.Module:

@@ -27,7 +27,7 @@ try:
 except ImportError:  # Windows: no run-directory lock
     fcntl = None  # type: ignore[assignment]
 
-from specc.exitcodes import EXIT_ERRORS, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from specc.exitcodes import EXIT_ERRORS, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Interrupted
 from specc.runtime import launch
 
 RESTARTABLE = frozenset({"spec.yaml", "code", ".lock"})
@@ -39,7 +39,7 @@ GROWABLE = "training.epochs"
 
 class Signals:
     """SIGINT, SIGTERM and SIGHUP of `specc train` and `specc tune`: before a child runs they stop
-    this process (KeyboardInterrupt: exit 130); while children run (train.py, tune's worker
+    this process (exitcodes.Interrupted: exit 130); while children run (train.py, tune's worker
     processes) they are relayed to each as SIGTERM, and each ends by itself (train.py writes
     last.pt and exits 130). A child starts with SIGINT ignored, so a Ctrl-C while it imports
     torch cannot print a traceback; until its own handlers are armed SIGTERM ends it silently."""
@@ -62,7 +62,7 @@ class Signals:
             for child in list(self.children):
                 child.send_signal(signal.SIGTERM)  # nothing when it has ended
         elif first and not self.starting:
-            raise KeyboardInterrupt
+            raise Interrupted
 
     def start(self, command: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
         """Start a child (Popen's keywords) and relay the signals to it until `wait`."""

@@ -16,6 +16,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from specc.codegen.render import compile_program, write_files
+from specc.exitcodes import Interrupted
 from specc.pipeline import check_file
 from specc.runtime.train import SIGNALS
 from specc.runtime.tune import study as st
@@ -125,7 +126,7 @@ def run_trial(job: Job, study: optuna.Study, trial: optuna.Trial) -> None:
     if outcome is None or outcome.status == 130 or stopped:  # stopped: SIGTERM came before
         fail("interrupted", 130)  # train.py armed its handlers (it exits 143, silently)
         st.retry(study, study.get_trials(deepcopy=False)[trial.number])
-        raise KeyboardInterrupt
+        raise Interrupted
     if outcome.status != 0:
         fail(outcome.message or f"train.py exited with status {outcome.status}", outcome.status)
         return
