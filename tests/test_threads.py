@@ -97,3 +97,27 @@ def test_analysis_resolves_auto_by_work_per_step() -> None:
 def test_share_of_cores_leaves_one_core(cores: int, devices: int, threads: int) -> None:
     """At run time: the cores less one, divided among the processes, never below one thread."""
     assert share_of_cores(cores, devices) == threads
+
+
+@pytest.mark.parametrize("world", [1, 2])
+def test_large_steps_take_the_share_of_cores_when_the_run_starts(tmp_path: Path, world: int):
+    """`auto` above the limit compiles to harness.cpu_threads(), which computes share_of_cores
+    from the cores this process may use and torchrun's WORLD_SIZE (a fresh process: torch)."""
+    import os
+    import subprocess
+    import sys
+
+    from specc.codegen.render import compile_program, write_files
+
+    prog = mlp([1024, 512], 256)
+    code = tmp_path / "code"
+    write_files(compile_program(prog, code), code)
+    source = (code / "train.py").read_text()
+    assert "torch.set_num_threads(harness.cpu_threads())" in source
+    assert "THREADS =" not in source
+    env = {**os.environ, "WORLD_SIZE": str(world)}
+    done = subprocess.run(
+        [sys.executable, "-c", "import harness; print(harness.cpu_threads())"],
+        cwd=code, env=env, capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert int(done.stdout) == share_of_cores(len(os.sched_getaffinity(0)), world)

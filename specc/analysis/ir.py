@@ -654,7 +654,8 @@ class TrainingIR:
     seed: int
     device: Literal["auto", "cpu", "cuda"]
     threads: int | None
-    """torch.set_num_threads value; None keeps torch's default."""
+    """torch.set_num_threads value; None (`auto` for a large step): harness.cpu_threads() when the
+    run starts, the cores it may use less one, per process (specc.analysis.threads)."""
     optimizer: OptimizerIR
     schedule: ScheduleIR
     regularizers: RegularizersIR

@@ -482,7 +482,8 @@ def _main(program: Program) -> Main:
         run_metrics="METRICS + ADV_METRICS" if adversarial else "METRICS",
         setup=(
             *([TENSORBOARD] if program.tracking.tensorboard else []),
-            *(["torch.set_num_threads(THREADS)"] if program.training.threads is not None else []),
+            "torch.set_num_threads(THREADS)" if program.training.threads is not None
+            else "torch.set_num_threads(harness.cpu_threads())  # auto, a large step",
         ),
         fit_model=("model.normalize.fit(torch.from_numpy(splits.x_train))",)
         if program.model.normalize != "none" else (),

@@ -451,7 +451,8 @@ class Training(Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """auto: cuda when available, else cpu."""
     threads: PositiveInt | Literal["auto"] = "auto"
-    """CPU threads for torch; auto picks by model size (1 for small models)."""
+    """CPU threads for torch; auto picks by work per step: 1 below 200 MFLOP per step and
+    process, else the cores less one, shared among the processes of training.devices."""
     devices: PositiveInt = 1
     """Processes training together: N > 1 runs N processes on this machine (torchrun +
     DistributedDataParallel, gloo on CPU, nccl on CUDA, one GPU each); batch_size stays the
