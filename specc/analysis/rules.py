@@ -259,14 +259,17 @@ def _batch_size(ctx: Context) -> list[Finding]:
     return [warning(("training", "batch_size"), "batch-exceeds-data", msg, hint)]
 
 
+def _first_batchnorm(ctx: Context) -> str | None:
+    """The dotted path of the spec's first batch-norm layer (in any block), or None."""
+    norms = [s for block in all_blocks(ctx.spec.layers) for s in block if s.kind == "batchnorm"]
+    return ".".join(map(str, norms[0].path)) if norms else None
+
+
 def _batchnorm_batch(ctx: Context) -> list[Finding]:
     """Batch norm normalises each minibatch by its own statistics: one row has no variance."""
-    if ctx.spec.training.batch_size > 1:
+    where = _first_batchnorm(ctx)
+    if ctx.spec.training.batch_size > 1 or where is None:
         return []
-    norms = [s for block in all_blocks(ctx.spec.layers) for s in block if s.kind == "batchnorm"]
-    if not norms:
-        return []
-    where = ".".join(map(str, norms[0].path))
     msg = f"batch_size 1 with batch norm ({where}): a one-row minibatch has no batch statistics"
     hint = "use a batch_size of at least 2 (e.g. 32), or layernorm instead of batchnorm"
     return [error(("training", "batch_size"), "batchnorm-needs-batch", msg, hint)]
@@ -275,12 +278,9 @@ def _batchnorm_batch(ctx: Context) -> list[Finding]:
 def _batchnorm_processes(ctx: Context) -> list[Finding]:
     """Batch norm with several processes on CPU normalises by each process's share only."""
     training = ctx.spec.training
-    if training.devices == 1 or training.device == "cuda":
+    where = _first_batchnorm(ctx)
+    if training.devices == 1 or training.device == "cuda" or where is None:
         return []
-    norms = [s for block in all_blocks(ctx.spec.layers) for s in block if s.kind == "batchnorm"]
-    if not norms:
-        return []
-    where = ".".join(map(str, norms[0].path))
     msg = (
         f"batch norm ({where}) with devices: {training.devices} on CPU normalises each process's "
         f"share of a minibatch (~{training.batch_size // training.devices} rows) by its own "
