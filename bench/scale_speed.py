@@ -20,7 +20,8 @@ code's THREADS, else what ``training.threads: auto`` gives a large step at run t
 less one; see ``specc/analysis/threads.py``); ``--busy`` runs a CPU-burning process pinned to
 the last core while timing. ``--max-steps N`` times only the first N * batch training rows of
 each epoch (samples/s stay comparable; for slow cases such as 2 threads with --busy).
-``--fused`` adds the generated loop with its optimizer built ``fused=True``. ``--size
+``--unfused`` adds the generated loop with its optimizer built without ``fused=True`` (torch's
+default for-loop step, what the generated code used before ``harness.fused``). ``--size
 small|mid`` swaps in smaller MLPs (64-128-64-10 batch 64, 128-256-256-10 batch 128) for the
 thread-policy measurements. OpenMP's variables (``OMP_WAIT_POLICY``, ``GOMP_SPINCOUNT``) act
 only when set before the command, since torch reads them at import. The last line says how many
@@ -30,7 +31,7 @@ cores other processes kept busy meanwhile (the shared machine is rarely idle). T
 Usage::
 
     python bench/scale_speed.py [--size large] [--rounds 3] [--epochs 1] [--threads N]
-                                [--busy] [--max-steps N] [--fused] [--script]
+                                [--busy] [--max-steps N] [--unfused] [--script]
 """
 
 from __future__ import annotations
@@ -175,18 +176,18 @@ class Epoch:
 
 
 def run_generated(
-    train, data: dict[str, torch.Tensor], epochs: int, seed: int = 0, fused: bool = False
+    train, data: dict[str, torch.Tensor], epochs: int, seed: int = 0, unfused: bool = False
 ) -> list[Epoch]:
     """The generated code's model, optimizer, train_epoch and evaluate, as its main loop calls
-    them (raw features: the standardiser is inside the model). fused: the same optimizer built
-    with fused=True (one kernel per step for all parameters), the change --fused measures."""
+    them (raw features: the standardiser is inside the model). unfused: the same optimizer built
+    without fused=True (torch's default for-loop step), the difference --unfused measures."""
     train.harness.seed_everything(seed)
     model = train.build_model()
     model.normalize.fit(data["x_train"])
     optimizer = train.build_optimizer(model)
-    if fused:
+    if unfused:
         optimizer = type(optimizer)(
-            model.parameters(), **{**optimizer.defaults, "foreach": None, "fused": True}
+            model.parameters(), **{**optimizer.defaults, "foreach": None, "fused": None}
         )
     # newer generated code takes the loss module (DDP-wrapped under torchrun) before the optimizer
     lead = (
@@ -459,7 +460,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-steps", type=int, help="time only this many steps per epoch")
     parser.add_argument("--script", action="store_true", help="also run train.py end to end")
     parser.add_argument(
-        "--fused", action="store_true", help="add the generated loop with a fused=True optimizer"
+        "--unfused", action="store_true", help="add the generated loop without a fused optimizer"
     )
     return parser.parse_args(argv)
 
@@ -483,8 +484,8 @@ def main(argv: list[str] | None = None) -> int:
             "generated": lambda: run_generated(train, data, args.epochs),
             "tight": lambda: run_tight(size, data, args.epochs),
         }
-        if args.fused:
-            runners["fused"] = lambda: run_generated(train, data, args.epochs, fused=True)
+        if args.unfused:
+            runners["unfused"] = lambda: run_generated(train, data, args.epochs, unfused=True)
         with busy_core(args.busy):
             warm = {**data, "x_train": data["x_train"][: 30 * size.batch]}
             warm["xs_train"] = data["xs_train"][: 30 * size.batch]

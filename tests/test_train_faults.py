@@ -23,9 +23,15 @@ LONG = TINY.replace("epochs: 3", "epochs: 5000")
 
 
 def start(*args: str, cwd: Path) -> subprocess.Popen:
+    """`specc ARGS` in a session of its own, with SIGHUP's default action as in a terminal (a
+    suite run under nohup ignores it, and specc keeps an ignored SIGHUP ignored)."""
     return subprocess.Popen([sys.executable, "-m", "specc", *args], cwd=cwd, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)  # fmt: skip
+                            start_new_session=True, preexec_fn=_default_sighup)  # fmt: skip
+
+
+def _default_sighup() -> None:
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def catches_sigterm(pid: int) -> bool:

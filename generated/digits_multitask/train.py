@@ -109,7 +109,9 @@ class EarlyStopping:
 
 def build_optimizer(model: torch.nn.Module) -> torch.optim.Optimizer:
     """The optimizer of the spec over the model's parameters."""
-    return torch.optim.Adam(model.parameters(), lr=LEARNING_RATE, betas=BETAS, eps=EPS)
+    return torch.optim.Adam(
+        model.parameters(), lr=LEARNING_RATE, betas=BETAS, eps=EPS, fused=harness.fused(model)
+    )
 
 
 def batches(x: torch.Tensor, y: torch.Tensor, rng: torch.Generator):

@@ -108,7 +108,9 @@ def param_groups(model: torch.nn.Module) -> list[dict]:
 
 def build_optimizer(model: torch.nn.Module) -> torch.optim.Optimizer:
     """The optimizer of the spec over the model's parameters."""
-    return torch.optim.AdamW(param_groups(model), lr=LEARNING_RATE, betas=BETAS, eps=EPS)
+    return torch.optim.AdamW(
+        param_groups(model), lr=LEARNING_RATE, betas=BETAS, eps=EPS, fused=harness.fused(model)
+    )
 
 
 def batches(x: torch.Tensor, y: torch.Tensor, rng: torch.Generator):

@@ -112,7 +112,13 @@ class EarlyStopping:
 
 def build_optimizer(model: torch.nn.Module) -> torch.optim.Optimizer:
     """The optimizer of the spec over the model's parameters."""
-    return torch.optim.SGD(model.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM, nesterov=True)
+    return torch.optim.SGD(
+        model.parameters(),
+        lr=LEARNING_RATE,
+        momentum=MOMENTUM,
+        nesterov=True,
+        fused=harness.fused(model),
+    )
 
 
 def batches(x: torch.Tensor, y: torch.Tensor, rng: torch.Generator):

@@ -53,6 +53,8 @@ OPTIMIZER_CLASSES = {
     "adam": "Adam",
     "adamw": "AdamW",
 }
+FUSED_ON_CPU = frozenset({"sgd", "adagrad", "adam", "adamw"})
+"""The optimizers torch.optim has a fused CPU step for (RMSprop has none): harness.fused."""
 
 
 @dataclass(frozen=True)
@@ -584,6 +586,8 @@ def _optimizer(program: Program) -> tuple[list[Constant], str]:
         wd = py(float(o.weight_decay))
         consts.append(Constant("WEIGHT_DECAY", wd, "optimizer.weight_decay (weights only)"))
         params = "param_groups(model)"
+    if opt.name in FUSED_ON_CPU:
+        args.append("fused=harness.fused(model)")
     call = f"torch.optim.{OPTIMIZER_CLASSES[opt.name]}({params}, {', '.join(args)})"
     return consts, call
 
