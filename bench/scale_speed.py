@@ -38,8 +38,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
-import importlib.util
 import os
 import statistics
 import subprocess
@@ -60,6 +58,7 @@ sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 
 import reference_loops as ref  # noqa: E402
+from generated_code import compile_spec_text, import_train, run_script  # noqa: E402
 
 from specc.analysis.threads import auto_threads, share_of_cores  # noqa: E402
 
@@ -128,36 +127,16 @@ def make_npz(path: Path, size: Size, seed: int = 0) -> None:
 
 def compile_spec(directory: Path, size: Size, epochs: int) -> Path:
     """Write the job's spec beside data.npz and compile it with specc into directory/code."""
-    from specc.codegen.render import compile_program, write_files
-    from specc.pipeline import load_program
-
     layers = "\n".join(f"  - dense: {{units: {u}, activation: relu}}" for u in size.hidden)
-    spec = directory / "bench_scale_mlp.yaml"
-    spec.write_text(
-        SPEC.format(
-            source="data.npz",
-            features=size.features,
-            layers=layers,
-            classes=size.classes,
-            epochs=epochs,
-            batch=size.batch,
-        )
+    text = SPEC.format(
+        source="data.npz",
+        features=size.features,
+        layers=layers,
+        classes=size.classes,
+        epochs=epochs,
+        batch=size.batch,
     )
-    program, diags = load_program(spec)
-    if program is None:
-        raise SystemExit("\n".join(d.render() for d in diags))
-    code = directory / "code"
-    write_files(compile_program(program, code), code)
-    return code
-
-
-def import_train(code: Path):
-    """Import the generated train.py (its model, data and harness modules from code/)."""
-    sys.path.insert(0, str(code))
-    spec = importlib.util.spec_from_file_location("generated_train", code / "train.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return compile_spec_text(directory / "bench_scale_mlp.yaml", text)
 
 
 @dataclass
@@ -345,22 +324,6 @@ def prepare(train, npz: Path, max_steps: int | None, batch: int) -> dict[str, to
     data["xs_train"] = (data["x_train"] - mean) / std
     data["xs_val"] = (data["x_val"] - mean) / std
     return data
-
-
-def run_script(code: Path, directory: Path) -> tuple[float, float, int]:
-    """Run the generated train.py end to end: (median s/epoch from metrics.csv, wall s, rc)."""
-    start = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, str(code / "train.py"), "--out", str(directory / "run"), "--quiet"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        print(proc.stderr, file=sys.stderr)
-        return float("nan"), wall, proc.returncode
-    with open(directory / "run" / "metrics.csv", newline="") as f:
-        seconds = [float(row["seconds"]) for row in csv.DictReader(f)]
-    return statistics.median(seconds), wall, 0
 
 
 def cores() -> int:

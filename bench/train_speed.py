@@ -18,10 +18,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import csv
-import importlib.util
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +30,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 import reference_loops as ref  # noqa: E402
+from generated_code import compile_spec_text, import_train, run_script  # noqa: E402
 
 SPEC = """\
 name: bench_digits_mlp
@@ -55,26 +53,7 @@ training: {epochs: %d, batch_size: 64, seed: 0}
 
 def compile_spec(directory: Path, epochs: int) -> Path:
     """Write the benchmark spec and compile it with specc into directory/code."""
-    from specc.codegen.render import compile_program, write_files
-    from specc.pipeline import load_program
-
-    spec = directory / "bench_digits_mlp.yaml"
-    spec.write_text(SPEC % epochs)
-    program, diags = load_program(spec)
-    if program is None:
-        raise SystemExit("\n".join(d.render() for d in diags))
-    code = directory / "code"
-    write_files(compile_program(program, code), code)
-    return code
-
-
-def import_train(code: Path):
-    """Import the generated train.py (its model and data modules from code/)."""
-    sys.path.insert(0, str(code))
-    spec = importlib.util.spec_from_file_location("generated_train", code / "train.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return compile_spec_text(directory / "bench_digits_mlp.yaml", SPEC % epochs)
 
 
 def run_generated(train, data: dict[str, torch.Tensor], epochs: int, seed: int = 0) -> list[float]:
@@ -93,22 +72,6 @@ def run_generated(train, data: dict[str, torch.Tensor], epochs: int, seed: int =
         float(mean_loss)  # the one host sync of the epoch, as in the generated loop
         seconds.append(time.perf_counter() - start)
     return seconds
-
-
-def run_script(code: Path, directory: Path) -> tuple[float, float, int]:
-    """Run the generated train.py end to end: (median s/epoch from metrics.csv, wall s, rc)."""
-    start = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, str(code / "train.py"), "--out", str(directory / "run"), "--quiet"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        print(proc.stderr, file=sys.stderr)
-        return float("nan"), wall, proc.returncode
-    with open(directory / "run" / "metrics.csv", newline="") as f:
-        seconds = [float(row["seconds"]) for row in csv.DictReader(f)]
-    return statistics.median(seconds), wall, 0
 
 
 def main(argv: list[str] | None = None) -> int:
