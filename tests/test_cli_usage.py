@@ -136,6 +136,7 @@ def test_ctrl_c_while_the_cli_imports_is_exit_130_without_a_traceback():
     exactly then, by a hook on the import) ends the process quietly with the interrupted status."""
     script = (
         "import builtins, os, signal, sys\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal\n"
         "import specc.entry\n"
         "real = builtins.__import__\n"
         "def hooked(name, *args, **kwargs):\n"

@@ -124,6 +124,7 @@ def test_two_processes_train_what_one_does(tmp_path):
     s2, s1 = (json.loads((r / "summary.json").read_text()) for r in (two, one))
     assert s2["epochs_run"] == s1["epochs_run"] and s2["best_epoch"] == s1["best_epoch"]
     assert s2["refit"] == s1["refit"]
+    assert (s2["processes"], s1["processes"]) == (2, 1) and s2["device"] == s1["device"] == "cpu"
     for split in ("train", "val", "test"):
         for name, value in s1["metrics"][split].items():
             assert s2["metrics"][split][name] == pytest.approx(value, rel=1e-5, abs=1e-7)

@@ -23,6 +23,7 @@ pytestmark = pytest.mark.slow  # every test here trains in a subprocess
 SUMMARY_KEYS = {
     "epochs_run", "best_epoch", "stopped_early", "params", "seconds", "metrics", "task",
     "labels", "features", "input_shape", "output_units", "output_activation", "class_name",
+    "device", "processes",
 }  # fmt: skip
 RUN_FILES = {"spec.yaml", "code", "metrics.csv", "best.pt", "last.pt", "model.pt",
              "summary.json", "curves.png"}  # fmt: skip
@@ -84,6 +85,7 @@ def test_metrics_csv_and_summary(first_run):
     assert summary["labels"] == ["setosa", "versicolor", "virginica"]
     assert summary["input_shape"] == [4] and summary["output_units"] == 3
     assert summary["output_activation"] == "softmax" and summary["task"] == "multiclass"
+    assert summary["device"] == "cpu" and summary["processes"] == 1
     assert set(summary["metrics"]) == {"train", "val", "test"}
     assert set(summary["metrics"]["test"]) == {"loss", "accuracy"}
     assert "epochs: 3" in (run / "spec.yaml").read_text()

@@ -235,6 +235,8 @@ def main() -> int:
         "stopped_early": best.stop(),
         "params": sum(p.numel() for p in model.parameters()),
         "seconds": round(run.elapsed(), 3),
+        "device": str(device),  # where it trained (rank 0's under torchrun): cpu, cuda:0
+        "processes": harness.WORLD,  # training.devices: the processes that trained together
         "metrics": {name: evaluate(model, x, y) for name, (x, y) in splits_xy.items()},
         "task": TASK,
         "labels": splits.labels,
