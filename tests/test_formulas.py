@@ -394,90 +394,79 @@ def test_rmsprop_alpha_is_rho(tmp_path):
 STEPS = 6
 
 
-def _quadratic_steps(train) -> tuple[list, list]:
-    """The generated model and optimizer, STEPS steps on L = sum_p 1/2 |c_p * p - t_p|^2 (fixed
-    c, t per parameter): each parameter's values after every step (float64), and its start."""
+def _assert_steps_follow(train, rule) -> None:
+    """STEPS steps of the generated optimizer over the generated model's parameters on
+    L = sum_p 1/2 |c_p * p - t_p|^2 (fixed c, t), against rule(theta0, grad, is_weight), which
+    yields the parameter after each step written out in float64 (is_weight: one of
+    model.weights(), which AdamW decays)."""
     model = train.build_model()
     optimizer = train.build_optimizer(model)
     gen = torch.Generator().manual_seed(3)
     params = list(model.parameters())
     cs = [torch.rand(p.shape, generator=gen) + 0.5 for p in params]
     ts = [torch.randn(p.shape, generator=gen) for p in params]
-    start = [p.detach().double().clone() for p in params]
-    seen = []
-    for _ in range(STEPS):
+    weights = {id(w) for w in model.weights()}
+
+    def gradient(c: torch.Tensor, t: torch.Tensor):
+        c, t = c.double(), t.double()
+        return lambda theta: c * (c * theta - t)
+
+    expected = [
+        list(rule(p.detach().double(), gradient(c, t), id(p) in weights))
+        for p, c, t in zip(params, cs, ts, strict=True)
+    ]
+    for step in range(STEPS):
         optimizer.zero_grad(set_to_none=True)
         loss = sum(0.5 * ((c * p - t) ** 2).sum() for p, c, t in zip(params, cs, ts, strict=True))
         loss.backward()
         optimizer.step()
-        seen.append([p.detach().double().clone() for p in params])
-    coefs = [(c.double(), t.double()) for c, t in zip(cs, ts, strict=True)]
-    return seen, [start, coefs]
-
-
-def _grad(theta, coef):
-    c, t = coef
-    return c * (c * theta - t)
-
-
-def _assert_follows(seen, start, coefs, rule) -> None:
-    """rule(theta0, grad_fn) yields the parameter after each step, written out in float64."""
-    for index, (theta0, coef) in enumerate(zip(start, coefs, strict=True)):
-        expected = list(rule(theta0, lambda th, coef=coef: _grad(th, coef)))
-        for step in range(STEPS):
-            got = seen[step][index]
-            assert torch.allclose(got, expected[step], rtol=1e-5, atol=1e-6), (index, step)
+        for index, p in enumerate(params):
+            got = p.detach().double()
+            assert torch.allclose(got, expected[index][step], rtol=1e-5, atol=1e-6), (index, step)
 
 
 def test_sgd_is_theta_minus_lr_g(tmp_path):
-    train = generated(tmp_path, "optimizer={name: sgd, lr: 0.1}")
-    seen, (start, coefs) = _quadratic_steps(train)
-
-    def rule(theta, grad):
+    def rule(theta, grad, is_weight):
         for _ in range(STEPS):
             theta = theta - 0.1 * grad(theta)
             yield theta
 
-    _assert_follows(seen, start, coefs, rule)
+    _assert_steps_follow(generated(tmp_path, "optimizer={name: sgd, lr: 0.1}"), rule)
 
 
 def test_momentum_follows_the_notes_velocity(tmp_path):
     """v <- alpha v - eps g(theta); theta <- theta + v (the notes' SGD with momentum)."""
-    train = generated(tmp_path, "optimizer={name: sgd, lr: 0.1, momentum: 0.9}")
-    seen, (start, coefs) = _quadratic_steps(train)
 
-    def rule(theta, grad):
+    def rule(theta, grad, is_weight):
         v = torch.zeros_like(theta)
         for _ in range(STEPS):
             v = 0.9 * v - 0.1 * grad(theta)
             theta = theta + v
             yield theta
 
-    _assert_follows(seen, start, coefs, rule)
+    train = generated(tmp_path, "optimizer={name: sgd, lr: 0.1, momentum: 0.9}")
+    _assert_steps_follow(train, rule)
 
 
 def test_nesterov_follows_the_notes_look_ahead(tmp_path):
     """The notes: v <- alpha v - eps g(theta + alpha v); theta <- theta + v. torch's nesterov
     keeps the look-ahead point theta + alpha v as the parameter: the same trajectory."""
-    train = generated(tmp_path, "optimizer={name: sgd, lr: 0.1, momentum: 0.9, nesterov: true}")
-    seen, (start, coefs) = _quadratic_steps(train)
 
-    def rule(theta, grad):
+    def rule(theta, grad, is_weight):
         v = torch.zeros_like(theta)
         for _ in range(STEPS):
             v = 0.9 * v - 0.1 * grad(theta + 0.9 * v)
             theta = theta + v
             yield theta + 0.9 * v  # the parameter torch holds: the next look-ahead point
 
-    _assert_follows(seen, start, coefs, rule)
+    train = generated(tmp_path, "optimizer={name: sgd, lr: 0.1, momentum: 0.9, nesterov: true}")
+    _assert_steps_follow(train, rule)
 
 
 def test_adagrad_divides_by_the_root_of_all_squared_gradients(tmp_path):
     """r <- r + g^2; theta <- theta - eps g / (delta + sqrt(r))."""
-    train = generated(tmp_path, "optimizer={name: adagrad, lr: 0.5, eps: 1.0e-10}")
-    seen, (start, coefs) = _quadratic_steps(train)
 
-    def rule(theta, grad):
+    def rule(theta, grad, is_weight):
         r = torch.zeros_like(theta)
         for _ in range(STEPS):
             g = grad(theta)
@@ -485,26 +474,25 @@ def test_adagrad_divides_by_the_root_of_all_squared_gradients(tmp_path):
             theta = theta - 0.5 * g / (1e-10 + r.sqrt())
             yield theta
 
-    _assert_follows(seen, start, coefs, rule)
+    train = generated(tmp_path, "optimizer={name: adagrad, lr: 0.5, eps: 1.0e-10}")
+    _assert_steps_follow(train, rule)
 
 
 def test_rmsprop_follows_the_notes_moving_average(tmp_path):
     """S <- rho S + (1 - rho) g^2; theta <- theta - alpha g / sqrt(S) (eps for safety); with
     momentum, torch's buffer of the scaled steps: b <- mu b + g / sqrt(S); theta -= alpha b."""
     train = generated(tmp_path, "optimizer={name: rmsprop, lr: 0.01, rho: 0.8, momentum: 0.5}")
-    seen, (start, coefs) = _quadratic_steps(train)
-    eps = train.EPS
 
-    def rule(theta, grad):
+    def rule(theta, grad, is_weight):
         s, b = torch.zeros_like(theta), torch.zeros_like(theta)
         for _ in range(STEPS):
             g = grad(theta)
             s = 0.8 * s + 0.2 * g * g
-            b = 0.5 * b + g / (s.sqrt() + eps)
+            b = 0.5 * b + g / (s.sqrt() + train.EPS)
             theta = theta - 0.01 * b
             yield theta
 
-    _assert_follows(seen, start, coefs, rule)
+    _assert_steps_follow(train, rule)
 
 
 @pytest.mark.parametrize("name", ["adam", "adamw"])
@@ -514,31 +502,20 @@ def test_adam_follows_the_notes_with_bias_correction(tmp_path, name):
     theta <- theta - alpha lambda theta."""
     decay = ", weight_decay: 0.1" if name == "adamw" else ""
     train = generated(tmp_path, f"optimizer={{name: {name}, lr: 0.05, betas: [0.8, 0.9]{decay}}}")
-    seen, (start, coefs) = _quadratic_steps(train)
-    eps = train.EPS
-    weights = {id(w) for w in train.build_model().weights()}  # shapes only: a fresh model
-    kinds = [p.dim() > 1 for p in train.build_model().parameters()]
-    assert len(weights) == sum(kinds)
 
-    def rule_for(is_weight):
+    def rule(theta, grad, is_weight):
         lam = 0.1 if (name == "adamw" and is_weight) else 0.0
+        v, s = torch.zeros_like(theta), torch.zeros_like(theta)
+        for t in range(1, STEPS + 1):
+            g = grad(theta)
+            theta = theta - 0.05 * lam * theta
+            v = 0.8 * v + 0.2 * g
+            s = 0.9 * s + 0.1 * g * g
+            v_hat, s_hat = v / (1 - 0.8**t), s / (1 - 0.9**t)
+            theta = theta - 0.05 * v_hat / (s_hat.sqrt() + train.EPS)
+            yield theta
 
-        def rule(theta, grad):
-            v, s = torch.zeros_like(theta), torch.zeros_like(theta)
-            for t in range(1, STEPS + 1):
-                g = grad(theta)
-                theta = theta - 0.05 * lam * theta
-                v = 0.8 * v + 0.2 * g
-                s = 0.9 * s + 0.1 * g * g
-                v_hat, s_hat = v / (1 - 0.8**t), s / (1 - 0.9**t)
-                theta = theta - 0.05 * v_hat / (s_hat.sqrt() + eps)
-                yield theta
-
-        return rule
-
-    for index, is_weight in enumerate(kinds):
-        one = [[step[index]] for step in seen]
-        _assert_follows(one, [start[index]], [coefs[index]], rule_for(is_weight))
+    _assert_steps_follow(train, rule)
 
 
 def test_cpu_optimizers_take_the_fused_step(tmp_path):

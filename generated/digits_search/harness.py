@@ -97,22 +97,23 @@ def run_script(main: Callable[[], int], *errors: type[Exception]) -> NoReturn:
     line, no traceback."""
     stop_on_signals()
     try:
-        try:
-            status = main()
-            leave_together()
-        except errors as exc:
-            fail(str(exc))
-        except KeyboardInterrupt:
-            if RANK == 0:
-                print("interrupted", file=sys.stderr)
-            sys.exit(130)
-        except OSError as exc:  # a read-only run directory, a full disk: the checkpoints are intact
-            print(f"error: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
-            sys.exit(2)
-    except SystemExit as exc:  # fail(), the exits above
+        status = main()
+        leave_together()
+    except SystemExit as exc:  # fail() during the run: under torchrun, end() all the same
         if not dist.is_initialized() or not isinstance(exc.code, int):
             raise
         status = exc.code
+    except errors as exc:
+        if RANK == 0:
+            print(f"error: {exc}", file=sys.stderr)
+        status = 2
+    except KeyboardInterrupt:
+        if RANK == 0:
+            print("interrupted", file=sys.stderr)
+        status = 130
+    except OSError as exc:  # a read-only run directory, a full disk: the checkpoints are intact
+        print(f"error: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
+        status = 2
     end(status)
 
 
